@@ -1,0 +1,122 @@
+"""Timing of refresh, retry and give-up, from the environment (DESIGN §5).
+
+Every knob has a ``MCPKEEPER_`` name and, as a fallback, the ``TOOLHIVE_`` name a user
+migrating from ToolHive already has set. A value that does not parse, or is not
+positive, falls back to the default with one warning: a typo in an environment variable
+must not take a workload down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from mcpkeeper.durations import parse_duration
+
+__all__ = ["RetryConfig"]
+
+log = logging.getLogger(__name__)
+
+# field name -> (environment suffix, kind)
+_ENV: dict[str, tuple[str, str]] = {
+    "initial_retry_interval": ("TOKEN_REFRESH_INITIAL_RETRY_INTERVAL", "duration"),
+    "max_retry_interval": ("TOKEN_REFRESH_MAX_RETRY_INTERVAL", "duration"),
+    "max_tries": ("TOKEN_REFRESH_MAX_TRIES", "int"),
+    "max_elapsed": ("TOKEN_REFRESH_MAX_ELAPSED_TIME", "duration"),
+    "retrying_tick": ("TOKEN_AUTH_RETRYING_TICK_INTERVAL", "duration"),
+    "retrying_ceiling": ("TOKEN_AUTH_RETRYING_MAX_ELAPSED", "duration"),
+    "refresh_ahead": ("TOKEN_REFRESH_AHEAD", "fraction"),
+    "refresh_min_lead": ("TOKEN_REFRESH_MIN_LEAD", "duration"),
+    "probe_interval": ("TOKEN_PROBE_INTERVAL", "duration"),
+    "demand_initial_interval": ("TOKEN_DEMAND_INITIAL_INTERVAL", "duration"),
+    "demand_max_interval": ("TOKEN_DEMAND_MAX_INTERVAL", "duration"),
+    "wake_check_interval": ("TOKEN_WAKE_CHECK_INTERVAL", "duration"),
+    "request_timeout": ("TOKEN_REQUEST_TIMEOUT", "duration"),
+}
+_PREFIXES = ("MCPKEEPER_", "TOOLHIVE_")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """How the token monitor schedules its work. All durations in seconds."""
+
+    #: Short retry: first back-off, cap, tries and total budget before ``auth_retrying``.
+    initial_retry_interval: float = 10.0
+    max_retry_interval: float = 120.0
+    max_tries: int = 5
+    max_elapsed: float = 300.0
+    #: ``auth_retrying``: the slow cadence and the ceiling before ``unauthenticated``.
+    retrying_tick: float = 600.0
+    retrying_ceiling: float = 86400.0
+    #: Refresh when this fraction of the lifetime has passed, and at least
+    #: ``refresh_min_lead`` seconds before expiry, whichever comes first.
+    refresh_ahead: float = 0.75
+    refresh_min_lead: float = 60.0
+    #: Recovery triggers: TCP reachability probe cadence, demand-triggered attempts'
+    #: own back-off, and how often the wall clock is compared with the monotonic one.
+    probe_interval: float = 2.0
+    demand_initial_interval: float = 5.0
+    demand_max_interval: float = 60.0
+    wake_check_interval: float = 5.0
+    #: A wall-clock jump larger than this (against the monotonic clock) means suspend/resume.
+    wake_jump_threshold: float = 30.0
+    #: Timeout of one token request (connect, read, write, pool).
+    request_timeout: float = 30.0
+    #: Jitter applied to short-retry back-off, as a fraction (0.2 = ±20 %).
+    jitter: float = 0.2
+    #: A token with less life than this is not handed out (the request would die in flight).
+    expiry_skew: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetryConfig:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            spec = _ENV.get(f.name)
+            if spec is None:
+                continue
+            suffix, kind = spec
+            for prefix in _PREFIXES:
+                raw = env.get(prefix + suffix)
+                if raw is None or not raw.strip():
+                    continue
+                parsed = _parse(raw, kind)
+                if parsed is None:
+                    log.warning(
+                        "ignoring %s%s=%r: not a valid positive %s; using the default %s",
+                        prefix,
+                        suffix,
+                        raw,
+                        kind,
+                        getattr(defaults, f.name),
+                    )
+                else:
+                    values[f.name] = parsed
+                break
+        return cls(**values)
+
+    def with_overrides(self, **changes: Any) -> RetryConfig:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+def _parse(raw: str, kind: str) -> float | int | None:
+    try:
+        if kind == "duration":
+            value: float | int = parse_duration(raw)
+        elif kind == "int":
+            value = int(raw.strip())
+        else:
+            value = float(raw.strip())
+    except ValueError:
+        return None
+    if value <= 0:
+        return None
+    if kind == "fraction" and value >= 1:
+        return None
+    return value

@@ -1,0 +1,261 @@
+"""What went wrong with a token request, and whether waiting can fix it.
+
+The whole product rests on one distinction: a *transient* failure (the network, a
+proxy, an overloaded server) clears by itself and must never cost the user a login,
+while a *permanent* one is the authorization server's verdict on our grant and no
+amount of retrying changes it. :func:`classify` draws that line in one pure function,
+table-tested in ``tests/unit/test_errors.py`` (DESIGN §3 "Error taxonomy").
+
+The rule of thumb behind the table: only a well-formed RFC 6749 error object from the
+authorization server itself is a verdict. Anything else that answers 4xx (a WAF's HTML
+page, a captive portal, an empty body) is some box in between and says nothing about
+our refresh token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import ssl
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "AuthRetryingError",
+    "Failure",
+    "FailureKind",
+    "TokenEndpointError",
+    "TokenUnavailableError",
+    "UnauthenticatedError",
+    "classify",
+    "parse_retry_after",
+]
+
+# RFC 6749 §5.2 codes that the server uses to say "not now" rather than "no".
+_TRANSIENT_OAUTH_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+_TRANSIENT_STATUSES = frozenset({408, 425, 429})
+_MAX_DESCRIPTION = 200
+
+
+class FailureKind(StrEnum):
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A classified failure.
+
+    ``network`` marks failures below HTTP (DNS, refused, unreachable): only for those can
+    a cheap TCP reachability probe tell when the cause has cleared. ``retry_after`` is
+    the server's own ``Retry-After`` in seconds, when it sent one.
+    """
+
+    kind: FailureKind
+    reason: str
+    network: bool = False
+    retry_after: float | None = None
+    oauth_error: str | None = None
+    status_code: int | None = None
+
+    @property
+    def transient(self) -> bool:
+        return self.kind is FailureKind.TRANSIENT
+
+    @property
+    def permanent(self) -> bool:
+        return self.kind is FailureKind.PERMANENT
+
+
+class TokenEndpointError(Exception):
+    """The token endpoint answered over HTTP, but not with a usable token.
+
+    Built from the response by :meth:`from_response`; it keeps only what classification
+    and the user need (status, RFC 6749 ``error``, a short description, ``Retry-After``),
+    never the body itself, which may echo credentials.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        *,
+        oauth_error: str | None = None,
+        description: str | None = None,
+        retry_after: float | None = None,
+        detail: str = "",
+    ) -> None:
+        self.status_code = status_code
+        self.oauth_error = oauth_error
+        self.description = description
+        self.retry_after = retry_after
+        self.detail = detail
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        parts = [f"token endpoint answered HTTP {self.status_code}"]
+        if self.oauth_error:
+            parts.append(f"error={self.oauth_error}")
+        if self.description:
+            parts.append(f"({self.description})")
+        if self.detail:
+            parts.append(self.detail)
+        return " ".join(parts)
+
+    @classmethod
+    def from_response(cls, response: httpx.Response, *, detail: str = "") -> TokenEndpointError:
+        """Describe an error response (the body must already be read)."""
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        error_obj = _oauth_error_object(response)
+        if error_obj is None:
+            kind = _describe_body(response)
+            return cls(response.status_code, retry_after=retry_after, detail=detail or kind)
+        code, description = error_obj
+        return cls(
+            response.status_code,
+            oauth_error=code,
+            description=description,
+            retry_after=retry_after,
+            detail=detail,
+        )
+
+
+class TokenUnavailableError(Exception):
+    """Raised to a caller that asked for a token when none can be given right now.
+
+    ``retry_after`` is the number of seconds until the monitor's next attempt (``None``
+    when nothing will happen without the user). The proxy turns it into
+    ``503 Service Unavailable`` with ``Retry-After``; it never becomes a 401, which would
+    make MCP clients start an OAuth flow of their own against us.
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+
+class AuthRetryingError(TokenUnavailableError):
+    """No valid token while the monitor retries a transient failure."""
+
+
+class UnauthenticatedError(TokenUnavailableError):
+    """The grant is dead (a permanent verdict or the ceiling); only a new login helps."""
+
+
+def classify(exc: BaseException) -> Failure:
+    """Sort any exception from a token request into transient / permanent / cancelled.
+
+    Pure: no I/O, no state, the same answer for the same exception.
+    """
+    if isinstance(exc, asyncio.CancelledError):
+        return Failure(FailureKind.CANCELLED, "cancelled")
+    if isinstance(exc, TokenEndpointError):
+        return _classify_endpoint_error(exc)
+    if _tls_verification_failure(exc):
+        return Failure(
+            FailureKind.PERMANENT,
+            f"TLS certificate verification failed for the token endpoint: {_short(exc)}",
+        )
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Failure(FailureKind.TRANSIENT, "timed out connecting to the token endpoint", network=True)
+    if isinstance(exc, httpx.TimeoutException):
+        # The server accepted the connection and then went quiet ("hang"): a TCP probe would
+        # succeed, so this is *not* a network-level failure the probe could watch.
+        return Failure(FailureKind.TRANSIENT, f"token endpoint timed out ({type(exc).__name__})")
+    if isinstance(exc, httpx.ConnectError):
+        return Failure(
+            FailureKind.TRANSIENT, f"cannot connect to the token endpoint: {_short(exc)}", network=True
+        )
+    if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError):
+        return Failure(
+            FailureKind.TRANSIENT, f"connection to the token endpoint failed: {_short(exc)}", network=True
+        )
+    if isinstance(exc, httpx.TransportError | OSError):
+        return Failure(FailureKind.TRANSIENT, f"network error: {_short(exc)}", network=True)
+    # An exception we do not know (a bug of ours, a library surprise) must not end a grant
+    # the authorization server still honours: keep retrying and say what happened.
+    return Failure(FailureKind.TRANSIENT, f"unexpected error: {type(exc).__name__}: {_short(exc)}")
+
+
+def _classify_endpoint_error(exc: TokenEndpointError) -> Failure:
+    status = exc.status_code
+    common: dict[str, Any] = {
+        "retry_after": exc.retry_after,
+        "oauth_error": exc.oauth_error,
+        "status_code": status,
+    }
+    reason = str(exc)
+    if exc.oauth_error in _TRANSIENT_OAUTH_ERRORS:
+        return Failure(FailureKind.TRANSIENT, reason, **common)
+    if status >= 500 or status in _TRANSIENT_STATUSES:
+        return Failure(FailureKind.TRANSIENT, reason, **common)
+    if 400 <= status < 500:
+        if exc.oauth_error is not None:
+            return Failure(FailureKind.PERMANENT, reason, **common)
+        return Failure(FailureKind.TRANSIENT, reason + " (not an OAuth error: a proxy or WAF?)", **common)
+    # 2xx without a usable token, or a redirect (captive portal): not the server's verdict.
+    return Failure(FailureKind.TRANSIENT, reason, **common)
+
+
+def _oauth_error_object(response: httpx.Response) -> tuple[str, str | None] | None:
+    """The RFC 6749 §5.2 ``(error, error_description)`` if the body is one, else None."""
+    try:
+        data = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    code = data.get("error")
+    if not isinstance(code, str) or not code.strip():
+        return None
+    description = data.get("error_description")
+    description = description[:_MAX_DESCRIPTION] if isinstance(description, str) else None
+    return code.strip()[:64], description
+
+
+def _describe_body(response: httpx.Response) -> str:
+    ctype = response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+    if not response.content:
+        return "with an empty body"
+    return f"with a non-OAuth body ({ctype}, {len(response.content)} bytes)"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def _tls_verification_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        if "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:_MAX_DESCRIPTION]

@@ -1,0 +1,78 @@
+"""The token value object shared by the token client, the store and the monitor."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = ["Token"]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An OAuth token set.
+
+    ``expires_at`` is absolute wall-clock time (epoch seconds) rather than a lifetime, so
+    a token read back from disk after a restart or a suspend still knows when it dies.
+    ``None`` means the server gave no ``expires_in``: the token is assumed valid until
+    the upstream rejects it.
+
+    ``repr`` never shows the secrets: a token that reaches a log line or a traceback
+    must not leak.
+    """
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_at: float | None = None
+    scope: str | None = None
+    token_type: str = "Bearer"
+    issued_at: float | None = None
+
+    def expires_in(self, now: float | None = None) -> float | None:
+        """Seconds of life left (negative once expired), or ``None`` without expiry."""
+        if self.expires_at is None:
+            return None
+        return self.expires_at - (time.time() if now is None else now)
+
+    def is_valid(self, now: float, skew: float = 0.0) -> bool:
+        """Usable at ``now`` with ``skew`` seconds of margin for the request in flight."""
+        return self.expires_at is None or now < self.expires_at - skew
+
+    def merged_with(self, newer: Token) -> Token:
+        """``newer`` with our refresh token kept when the server did not rotate it.
+
+        RFC 6749 §6: the server *may* issue a new refresh token; if it does not, the old
+        one stays valid and must not be forgotten.
+        """
+        if newer.refresh_token is None and self.refresh_token is not None:
+            return replace(newer, refresh_token=self.refresh_token)
+        return newer
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_at": self.expires_at,
+            "scope": self.scope,
+            "token_type": self.token_type,
+            "issued_at": self.issued_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Token:
+        access = data.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ValueError("stored token has no access_token")
+        refresh = data.get("refresh_token")
+        expires_at = data.get("expires_at")
+        issued_at = data.get("issued_at")
+        scope = data.get("scope")
+        return cls(
+            access_token=access,
+            refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+            expires_at=float(expires_at) if isinstance(expires_at, int | float) else None,
+            scope=scope if isinstance(scope, str) else None,
+            token_type=str(data.get("token_type") or "Bearer"),
+            issued_at=float(issued_at) if isinstance(issued_at, int | float) else None,
+        )
