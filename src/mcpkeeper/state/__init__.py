@@ -1,0 +1,32 @@
+"""The bottom layer: files on disk. Imports nothing from the rest of mcpkeeper and nothing HTTP."""
+
+from mcpkeeper.state._atomic import atomic_write_bytes, atomic_write_json
+from mcpkeeper.state._quarantine import CorruptFile
+from mcpkeeper.state.history import DEFAULT_HISTORY_LIMIT, Transition
+from mcpkeeper.state.locks import DEFAULT_LOCK_TIMEOUT, Locks, LockTimeout, StateLock
+from mcpkeeper.state.names import validate_name
+from mcpkeeper.state.paths import ensure_private_dir, state_home
+from mcpkeeper.state.status_store import StatusRecord, StatusStore, StoreStatusSink
+from mcpkeeper.state.statuses import WorkloadStatus
+
+# SecretStore (state/secrets.py, owned by the "login" helper) is to be re-exported here:
+#   from mcpkeeper.state.secrets import SecretStore   (+ "SecretStore" in __all__)
+
+__all__ = [
+    "DEFAULT_HISTORY_LIMIT",
+    "DEFAULT_LOCK_TIMEOUT",
+    "CorruptFile",
+    "LockTimeout",
+    "Locks",
+    "StateLock",
+    "StatusRecord",
+    "StatusStore",
+    "StoreStatusSink",
+    "Transition",
+    "WorkloadStatus",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "ensure_private_dir",
+    "state_home",
+    "validate_name",
+]

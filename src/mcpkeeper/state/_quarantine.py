@@ -1,0 +1,95 @@
+"""Moving unreadable state files aside instead of crashing on them.
+
+A corrupt file (disk trouble, a hand edit gone wrong, a tool that wrote it non-atomically)
+must neither take down a listing nor be silently overwritten: the evidence is kept next to
+it as ``<file>.corrupted`` (``.corrupted.1``, ``.corrupted.2``… if earlier ones exist, so a
+second corruption never destroys the first), and the caller reports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CorruptFile", "FileIdentity", "quarantine"]
+
+_MAX_SUFFIX = 1000  # bounded search; beyond it something is badly wrong and we stop moving files
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """Enough of a stat result to tell "the file I read" from "a newer file at the same path"."""
+
+    inode: int
+    device: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileIdentity:
+        return cls(st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class CorruptFile:
+    """A state file that could not be read, and where it went."""
+
+    name: str
+    path: Path
+    reason: str
+    moved_to: Path | None
+    """None when the file could not (or, being replaced meanwhile, need not) be moved."""
+
+    def describe(self) -> str:
+        """One line for a status reason, a log or the CLI."""
+        where = f"moved aside to {self.moved_to}" if self.moved_to else "left in place"
+        return f"{self.path.name} was unreadable ({self.reason}); {where}"
+
+
+def quarantine(path: Path, seen: FileIdentity | None = None) -> Path | None:
+    """Rename ``path`` to the first free ``<path>.corrupted[.N]`` and return the new path.
+
+    ``seen`` is the identity of the bytes the caller judged corrupt: if the path now holds a
+    different file (another process atomically replaced it after our read), that newer
+    file is left alone and None is returned. The remaining window between this check and
+    the rename is microseconds against a corruption that is already rare.
+    Returns None too when the file vanished or cannot be moved (permissions).
+    """
+    try:
+        if seen is not None and FileIdentity.of(os.stat(path)) != seen:
+            return None
+    except OSError:
+        return None
+    for index in range(_MAX_SUFFIX):
+        target = path.with_name(path.name + (".corrupted" if index == 0 else f".corrupted.{index}"))
+        if target.exists():
+            continue
+        try:
+            _move_without_clobbering(path, target)
+        except FileExistsError:  # another process took this suffix first
+            continue
+        except OSError:  # vanished (someone else moved it) or not ours to move
+            return None
+        return target
+    return None
+
+
+def _move_without_clobbering(path: Path, target: Path) -> None:
+    """Rename ``path`` to ``target``, failing with FileExistsError rather than replacing it.
+
+    link() refuses to replace an existing name, so two processes quarantining at once cannot
+    destroy each other's evidence; filesystems without hard links fall back to a checked rename.
+    """
+    try:
+        os.link(path, target)
+    except (FileExistsError, FileNotFoundError):
+        raise
+    except OSError:
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.rename(path, target)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

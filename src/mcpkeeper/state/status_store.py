@@ -1,0 +1,225 @@
+"""Current status of every workload, one small JSON file each, plus its history.
+
+Layout: ``<root>/statuses/<name>.json`` (0600, written atomically, directory 0700) and
+``<root>/statuses/<name>.history.jsonl`` (see :mod:`.history`).
+
+Every write replaces the whole file through a temp file + rename, so a reader in another
+process (the CLI while the daemon writes) sees the old or the new status, never a torn
+one. ``set`` is on the monitor's transition path and costs one small read, one atomic
+write and, on a change, one append.
+
+A status file that cannot be parsed is moved aside to ``<name>.json.corrupted[.N]`` and the
+workload is reported as ``unknown`` with a reason naming the moved file; that ``unknown``
+record is also written in its place (only if no other process wrote a status meanwhile),
+so every later reader tells the same story until the workload's owner sets a new status.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from mcpkeeper.state._atomic import atomic_write_json
+from mcpkeeper.state._model_file import load_model_file, write_model_file
+from mcpkeeper.state._quarantine import CorruptFile
+from mcpkeeper.state.history import DEFAULT_HISTORY_LIMIT, HistoryLog, Transition
+from mcpkeeper.state.names import NAME_PATTERN, validate_name
+from mcpkeeper.state.paths import ensure_private_dir
+from mcpkeeper.state.statuses import WorkloadStatus
+
+__all__ = ["StatusRecord", "StatusStore", "StoreStatusSink"]
+
+_log = logging.getLogger(__name__)
+
+_SUFFIX = ".json"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _StatusFile(BaseModel):
+    """What is on disk. Unknown keys are ignored so a newer version's files stay readable."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    status: WorkloadStatus
+    status_context: str = ""
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    pid: int | None = None
+
+
+class StatusRecord(_StatusFile):
+    """The current status of one workload, as the store returns it."""
+
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict: name, status, status_context, created_at/updated_at (ISO-8601 UTC), pid."""
+        return self.model_dump(mode="json")
+
+
+class StoreStatusSink:
+    """A ``StatusSink`` (see ``mcpkeeper.auth.protocols``) writing one workload's reports here.
+
+    ``report`` writes synchronously, so reports land on disk in the order they were made.
+    A failed write (disk full, directory removed) is logged and swallowed: losing a status
+    line must not break the token monitor that reports it.
+    """
+
+    def __init__(self, store: StatusStore, name: str, *, pid: int | None) -> None:
+        self._store = store
+        self.name = validate_name(name)
+        self._pid = pid
+
+    def report(self, status: WorkloadStatus, reason: str) -> None:
+        try:
+            self._store.set(self.name, status, reason, pid=self._pid)
+        except OSError as exc:
+            _log.error("could not record status %s of workload %s: %s", status, self.name, exc)
+
+
+class StatusStore:
+    """Status files under ``<root>/statuses``; ``root`` is the state home."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.directory = root / "statuses"
+        self._history = HistoryLog(self.directory, max_entries=history_limit)
+        self._now = now
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{validate_name(name)}{_SUFFIX}"
+
+    def get(self, name: str) -> StatusRecord | None:
+        """The workload's status; None if it has none; ``unknown`` (with why) if the file was corrupt."""
+        loaded = load_model_file(self.path(name), _StatusFile, name=name)
+        if loaded is None:
+            return None
+        if isinstance(loaded, CorruptFile):
+            return self._report_corrupt(loaded)
+        return StatusRecord(name=name, **dict(loaded))
+
+    def set(
+        self,
+        name: str,
+        status: WorkloadStatus | str,
+        context: str = "",
+        *,
+        pid: int | None = None,
+    ) -> StatusRecord:
+        """Record ``status`` and return the stored record.
+
+        ``created_at`` survives every update; ``updated_at`` is now. A transition is appended
+        to the history only when the status or the context differs from the stored one, so
+        repeating a status (a heartbeat, a pid change) never floods the history.
+        Raises ValueError for an invalid name or status value.
+        """
+        path = self.path(name)
+        new_status = WorkloadStatus(status)
+        previous = self.get(name)
+        now = self._now()
+        record = StatusRecord(
+            name=name,
+            status=new_status,
+            status_context=context,
+            created_at=previous.created_at if previous else now,
+            updated_at=now,
+            pid=pid,
+        )
+        self._write(path, record)
+        if previous is None or (previous.status, previous.status_context) != (new_status, context):
+            self._append_transition(record, previous)
+        return record
+
+    def list(self) -> list[StatusRecord]:
+        """Every workload's status, sorted by name; corrupt files show as ``unknown``."""
+        try:
+            entries = sorted(self.directory.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        records: list[StatusRecord] = []
+        for entry in entries:
+            name = entry.name.removesuffix(_SUFFIX)
+            if entry.name.endswith(_SUFFIX) and NAME_PATTERN.fullmatch(name):
+                record = self.get(name)
+                if record is not None:
+                    records.append(record)
+        return records
+
+    def delete(self, name: str) -> None:
+        """Forget the workload's status and history (idempotent). ``.corrupted`` files stay as evidence."""
+        path = self.path(name)
+        self._history.delete(name)
+        path.unlink(missing_ok=True)
+
+    def history(self, name: str, limit: int | None = None) -> builtins.list[Transition]:
+        """The newest transitions (at most ``limit`` and the store's bound), oldest first."""
+        return self._history.read(validate_name(name), limit)
+
+    def sink(self, name: str, *, pid: int | None = None) -> StoreStatusSink:
+        """A status sink for one workload; ``pid`` defaults to this process (the one hosting it)."""
+        return StoreStatusSink(self, name, pid=os.getpid() if pid is None else pid)
+
+    def _write(self, path: Path, record: StatusRecord) -> None:
+        ensure_private_dir(self.directory)
+        write_model_file(path, record)
+
+    def _append_transition(self, record: StatusRecord, previous: StatusRecord | None) -> None:
+        transition = Transition(
+            status=record.status,
+            status_context=record.status_context,
+            previous_status=previous.status if previous else None,
+            at=record.updated_at,
+            pid=record.pid,
+        )
+        self._history.append(record.name, transition)
+
+    def _report_corrupt(self, corrupt: CorruptFile) -> StatusRecord:
+        """Turn an unreadable status file into an ``unknown`` record, persisted when safe."""
+        now = self._now()
+        record = StatusRecord(
+            name=corrupt.name,
+            status=WorkloadStatus.UNKNOWN,
+            status_context=f"status file {corrupt.describe()}",
+            created_at=now,
+            updated_at=now,
+        )
+        _log.warning("workload %s: %s", corrupt.name, record.status_context)
+        if corrupt.moved_to is not None and _publish_if_absent(corrupt.path, record):
+            self._append_transition(record, None)
+        return record
+
+
+def _publish_if_absent(path: Path, record: StatusRecord) -> bool:
+    """Write ``record`` at ``path`` unless a file appeared there meanwhile; True if written.
+
+    The corrupt file is gone by now; if the workload's owner wrote a fresh status since,
+    that status is newer and truer than our ``unknown`` and must not be overwritten. The
+    record is written to a temp name and hard-linked into place, which fails rather than
+    replaces when the name exists.
+    """
+    staging = path.with_name(f".{path.name}.{os.getpid()}.unknown")
+    try:
+        atomic_write_json(staging, record.model_dump(mode="json"))
+        os.link(staging, path)
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            staging.unlink()
+    return True
