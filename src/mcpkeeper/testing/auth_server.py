@@ -1,0 +1,462 @@
+"""A real OAuth 2.1 authorization server on loopback, for tests, benchmarks and the demo.
+
+Everything a client of a real authorization server meets is here and checked the way a
+strict server checks it: RFC 8414 metadata, RFC 7591 registration, an authorize endpoint
+that demands ``state`` and PKCE S256 (and approves without a browser), a token endpoint
+that rotates refresh tokens and rejects a spent one with ``invalid_grant``, RFC 8707
+``resource`` binding and RFC 7662 introspection.
+
+What a real server does *not* offer is the fault switch: ``await auth.set_fault(...)``
+makes the token endpoint fail the way WAFs, overloaded servers and dead networks fail,
+while counters record every request so a test can assert how a client behaved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive
+
+from mcpkeeper.auth.clock import Clock, SystemClock
+from mcpkeeper.testing._grants import (
+    AUTH_METHODS,
+    PUBLIC,
+    GrantError,
+    GrantStore,
+    RegisteredClient,
+    SpentRefreshTokenError,
+)
+from mcpkeeper.testing._serve import ServedApp
+from mcpkeeper.testing.counters import TokenCounters
+from mcpkeeper.testing.faults import FaultMode, FaultSettings, UnparsableBody, fault_response
+
+__all__ = ["AuthorizeMode", "FixtureAuthServer"]
+
+AuthorizeMode = Literal["approve", "deny"]
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_GRANT_TYPES = ("authorization_code", "refresh_token")
+
+
+class FixtureAuthServer:
+    """``async with FixtureAuthServer(access_token_lifetime=60) as auth:`` serves on 127.0.0.1.
+
+    ``access_token_lifetime``, ``authorize_mode`` and the fault (:meth:`set_fault`) can all
+    be changed while the server runs. ``clock`` (a :class:`mcpkeeper.auth.clock.Clock`)
+    decides token expiry and request timestamps, so a virtual clock can expire tokens
+    without waiting.
+    """
+
+    def __init__(
+        self,
+        *,
+        access_token_lifetime: float = 3600.0,
+        port: int = 0,
+        scopes: Sequence[str] = ("mcp", "offline_access"),
+        default_scope: str = "mcp",
+        issue_refresh_tokens: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock: Clock = clock or SystemClock()
+        self.store = GrantStore(wall=self._clock.wall, scopes=scopes, default_scope=default_scope)
+        self.access_token_lifetime = access_token_lifetime
+        self.issue_refresh_tokens = issue_refresh_tokens
+        self.authorize_mode = "approve"
+        self.counters = TokenCounters()
+        self._fault = FaultSettings()
+        self._release_hung = asyncio.Event()
+        self._closing = False
+        self._entered = False
+        self._served = ServedApp(self._build_app(), port=port, lifespan="off")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FixtureAuthServer:
+        self._closing = False
+        self._entered = True
+        await self._served.start_listening()
+        if self._fault.mode is FaultMode.REFUSED:
+            await self._served.stop_listening()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._closing = True
+        self._entered = False
+        self._wake_hung_requests()
+        await self._served.stop_listening()
+
+    # -- addresses -------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._served.port
+
+    @property
+    def url(self) -> str:
+        """Base URL, no trailing slash; also the issuer."""
+        return self._served.url
+
+    @property
+    def issuer(self) -> str:
+        return self.url
+
+    @property
+    def authorization_endpoint(self) -> str:
+        return f"{self.url}/authorize"
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.url}/token"
+
+    @property
+    def registration_endpoint(self) -> str:
+        return f"{self.url}/register"
+
+    @property
+    def introspection_endpoint(self) -> str:
+        return f"{self.url}/introspect"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The RFC 8414 authorization server metadata document."""
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.authorization_endpoint,
+            "token_endpoint": self.token_endpoint,
+            "registration_endpoint": self.registration_endpoint,
+            "introspection_endpoint": self.introspection_endpoint,
+            "scopes_supported": list(self.store.scopes),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": list(_GRANT_TYPES),
+            "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+            "introspection_endpoint_auth_methods_supported": ["none"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
+        }
+
+    # -- run-time switches -----------------------------------------------------------------
+
+    @property
+    def fault(self) -> FaultMode:
+        return self._fault.mode
+
+    async def set_fault(
+        self, mode: FaultMode | str, *, retry_after: int | None = 30, body: UnparsableBody = "html"
+    ) -> None:
+        """Switch how the token endpoint answers from now on.
+
+        ``retry_after`` applies to ``rate_limited_429`` (``None`` omits the header); ``body``
+        ("html" or "json") to ``unparsable_200``. Requests held by ``hang`` are released and
+        answered under the new mode. ``refused`` closes the listener; any other mode
+        re-binds the same port.
+        """
+        settings = FaultSettings(FaultMode(mode), retry_after=retry_after, body=body)
+        if settings.body not in ("html", "json"):
+            raise ValueError(f"unknown unparsable_200 body {body!r}")
+        self._fault = settings
+        self._wake_hung_requests()
+        if settings.mode is FaultMode.REFUSED:
+            await self._served.stop_listening()
+        elif self._entered and not self._served.listening:
+            await self._served.start_listening()
+
+    @property
+    def access_token_lifetime(self) -> float:
+        return self._lifetime
+
+    @access_token_lifetime.setter
+    def access_token_lifetime(self, seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError("access_token_lifetime must be positive")
+        self._lifetime = float(seconds)
+
+    @property
+    def authorize_mode(self) -> AuthorizeMode:
+        return self._authorize_mode
+
+    @authorize_mode.setter
+    def authorize_mode(self, mode: AuthorizeMode) -> None:
+        if mode not in ("approve", "deny"):
+            raise ValueError(f"authorize_mode must be 'approve' or 'deny', not {mode!r}")
+        self._authorize_mode = mode
+
+    def reset_counters(self) -> None:
+        self.counters = TokenCounters()
+
+    # -- helpers for tests -----------------------------------------------------------------
+
+    def register_client(
+        self,
+        redirect_uris: Sequence[str] = (),
+        *,
+        token_endpoint_auth_method: str = PUBLIC,
+        client_id: str | None = None,
+        client_name: str | None = None,
+        scope: str | None = None,
+    ) -> RegisteredClient:
+        """Register a client without HTTP (``client_secret`` is set unless the method is "none")."""
+        return self.store.register(
+            redirect_uris,
+            token_endpoint_auth_method=token_endpoint_auth_method,
+            client_id=client_id,
+            client_name=client_name,
+            scope=scope,
+        )
+
+    def mint(self, client_id: str, scope: str | None = None, resource: str | None = None) -> dict[str, Any]:
+        """A token response (access + refresh) as if a login had just completed.
+
+        An unknown ``client_id`` is registered on the spot as a public client, so the
+        refresh token works against ``/token`` with just that ``client_id``.
+        """
+        if client_id not in self.store.clients:
+            self.store.register(client_id=client_id)
+        return self.store.issue_tokens(
+            client_id,
+            self.store.check_scope(scope),
+            resource,
+            lifetime=self._lifetime,
+            issue_refresh=self.issue_refresh_tokens,
+        )
+
+    def verify_access_token(self, token: str) -> dict[str, Any] | None:
+        """RFC 7662-style claims of a live access token, or ``None`` (unknown, expired, revoked)."""
+        return self.store.verify_access(token)
+
+    def revoke_access_token(self, token: str) -> bool:
+        return self.store.revoke_access(token)
+
+    def revoke_all_access_tokens(self) -> int:
+        return self.store.revoke_all_access()
+
+    def revoke_refresh_token(self, token: str) -> bool:
+        return self.store.revoke_refresh(token)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _build_app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/.well-known/oauth-authorization-server", self._metadata, methods=["GET"]),
+                Route("/.well-known/openid-configuration", self._metadata, methods=["GET"]),
+                Route("/register", self._register, methods=["POST"]),
+                Route("/authorize", self._authorize, methods=["GET"]),
+                Route("/token", self._token, methods=["POST"]),
+                Route("/introspect", self._introspect, methods=["POST"]),
+            ]
+        )
+
+    async def _metadata(self, request: Request) -> Response:
+        return JSONResponse(self.metadata)
+
+    async def _register(self, request: Request) -> Response:
+        try:
+            data = await request.json()
+        except ValueError:
+            return _oauth_error(GrantError("invalid_client_metadata", "body must be JSON"))
+        if not isinstance(data, dict):
+            return _oauth_error(GrantError("invalid_client_metadata", "body must be a JSON object"))
+        try:
+            client = self.store.register(
+                _redirect_uris(data.get("redirect_uris")),
+                # RFC 7591 §2: when omitted, the method is client_secret_basic.
+                token_endpoint_auth_method=_string(data, "token_endpoint_auth_method")
+                or "client_secret_basic",
+                client_name=_string(data, "client_name"),
+                scope=_string(data, "scope"),
+            )
+            _check_subset(data.get("grant_types"), _GRANT_TYPES, "grant_types")
+            _check_subset(data.get("response_types"), ("code",), "response_types")
+        except GrantError as exc:
+            return _oauth_error(exc)
+        return JSONResponse(client.to_dict(), status_code=201, headers=_NO_STORE)
+
+    async def _authorize(self, request: Request) -> Response:
+        params = request.query_params
+        client = self.store.clients.get(params.get("client_id", ""))
+        if client is None:
+            return _oauth_error(GrantError("invalid_request", "unknown client_id"))
+        redirect_uri = params.get("redirect_uri")
+        if redirect_uri is None and len(client.redirect_uris) == 1:
+            redirect_uri = client.redirect_uris[0]
+        if redirect_uri is None or not client.accepts_redirect_uri(redirect_uri):
+            # Never redirect to an unregistered URI (RFC 6749 §4.1.2.1): answer here.
+            return _oauth_error(GrantError("invalid_request", "redirect_uri is not registered"))
+        state = params.get("state")
+        try:
+            code = self._approve(client, redirect_uri, params)
+        except GrantError as exc:
+            return self._redirect(redirect_uri, exc.to_dict(), state)
+        return self._redirect(redirect_uri, {"code": code}, state)
+
+    def _approve(self, client: RegisteredClient, redirect_uri: str, params: Mapping[str, str]) -> str:
+        if params.get("response_type") != "code":
+            raise GrantError("unsupported_response_type", "only response_type=code is supported")
+        if not params.get("state"):
+            raise GrantError("invalid_request", "state is required")
+        challenge = params.get("code_challenge")
+        if not challenge:
+            raise GrantError("invalid_request", "code_challenge is required (PKCE)")
+        if params.get("code_challenge_method") != "S256":
+            raise GrantError("invalid_request", "code_challenge_method must be S256")
+        scope = self.store.check_scope(params.get("scope"))
+        resource = _resource(params.get("resource"))
+        if self.authorize_mode == "deny":
+            raise GrantError("access_denied", "the user denied the request")
+        return self.store.issue_code(client.client_id, redirect_uri, challenge, scope, resource)
+
+    def _redirect(self, redirect_uri: str, params: dict[str, str], state: str | None) -> Response:
+        if state:
+            params["state"] = state
+        params["iss"] = self.issuer  # RFC 9207: lets the client detect mix-up attacks
+        parts = urlsplit(redirect_uri)
+        query = urlencode([*parse_qsl(parts.query), *params.items()])
+        return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=302)
+
+    async def _token(self, request: Request) -> Response:
+        form = await request.form()
+        grant_type = str(form.get("grant_type") or "missing")[:64]
+        self.counters.record_request(grant_type, self._fault.mode.value, self._clock.wall())
+        while True:
+            settings = self._fault
+            if settings.mode is FaultMode.HANG:
+                if await self._hold(request.receive) and not self._closing:
+                    continue  # released by a fault change: answer under the new mode
+                return PlainTextResponse("Service Unavailable", status_code=503)
+            if settings.mode is FaultMode.REFUSED:  # arrived just before the listener closed
+                return PlainTextResponse("Service Unavailable", status_code=503)
+            canned = fault_response(settings)
+            if canned is not None:
+                self.counters.record_outcome(settings.mode.value)
+                return canned
+            break
+        try:
+            body = self._grant(grant_type, form, request.headers.get("authorization"))
+        except GrantError as exc:
+            if isinstance(exc, SpentRefreshTokenError):
+                self.counters.spent_token_reuse += 1
+            self.counters.record_outcome(exc.error)
+            headers = {"WWW-Authenticate": "Basic"} if exc.status == 401 else None
+            return _oauth_error(exc, headers=headers)
+        self.counters.record_outcome("ok")
+        return JSONResponse(body, headers=_NO_STORE)
+
+    def _grant(self, grant_type: str, form: FormData, authorization: str | None) -> dict[str, Any]:
+        client_id, client_secret = _client_credentials(form, authorization)
+        if grant_type == "missing":
+            raise GrantError("invalid_request", "grant_type is required")
+        if grant_type not in _GRANT_TYPES:
+            raise GrantError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        client = self.store.authenticate(client_id, client_secret)
+        resource = _resource(_form_str(form, "resource"))
+        if grant_type == "authorization_code":
+            return self.store.redeem_code(
+                client,
+                _form_str(form, "code"),
+                redirect_uri=_form_str(form, "redirect_uri"),
+                code_verifier=_form_str(form, "code_verifier"),
+                resource=resource,
+                lifetime=self._lifetime,
+                issue_refresh=self.issue_refresh_tokens,
+            )
+        return self.store.rotate_refresh(
+            client,
+            _form_str(form, "refresh_token"),
+            scope=_form_str(form, "scope"),
+            resource=resource,
+            lifetime=self._lifetime,
+        )
+
+    async def _introspect(self, request: Request) -> Response:
+        form = await request.form()
+        claims = self.verify_access_token(_form_str(form, "token") or "")
+        return JSONResponse(claims if claims is not None else {"active": False}, headers=_NO_STORE)
+
+    # -- hang ------------------------------------------------------------------------------
+
+    def _wake_hung_requests(self) -> None:
+        self._release_hung.set()
+        self._release_hung = asyncio.Event()
+
+    async def _hold(self, receive: Receive) -> bool:
+        """Wait until the fault changes (True) or the client hangs up (False)."""
+        released = asyncio.ensure_future(self._release_hung.wait())
+        gone = asyncio.ensure_future(_client_gone(receive))
+        try:
+            done, _ = await asyncio.wait({released, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (released, gone):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return gone not in done
+
+
+async def _client_gone(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _oauth_error(exc: GrantError, *, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers={**_NO_STORE, **(headers or {})})
+
+
+def _form_str(form: FormData, key: str) -> str | None:
+    value = form.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _string(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise GrantError("invalid_client_metadata", f"{key} must be a string")
+    return value
+
+
+def _redirect_uris(value: object) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise GrantError("invalid_redirect_uri", "redirect_uris must be a non-empty array")
+    return value
+
+
+def _check_subset(value: object, allowed: Sequence[str], name: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list) or any(item not in allowed for item in value):
+        raise GrantError("invalid_client_metadata", f"{name} must be a subset of {list(allowed)}")
+
+
+def _resource(value: str | None) -> str | None:
+    """An RFC 8707 resource indicator: an absolute URI without a fragment."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if not parts.scheme or not parts.netloc or parts.fragment:
+        raise GrantError("invalid_target", "resource must be an absolute URI without a fragment")
+    return value
+
+
+def _client_credentials(form: FormData, authorization: str | None) -> tuple[str | None, str | None]:
+    """(client_id, client_secret) from HTTP Basic (RFC 6749 §2.3.1) or the form body."""
+    if authorization and authorization[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise GrantError("invalid_client", "malformed Basic credentials", status=401) from None
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise GrantError("invalid_client", "malformed Basic credentials", status=401)
+        return unquote(client_id), unquote(secret)
+    return _form_str(form, "client_id"), _form_str(form, "client_secret")
