@@ -69,6 +69,9 @@ class RetryConfig:
     jitter: float = 0.2
     #: A token with less life than this is not handed out (the request would die in flight).
     expiry_skew: float = 5.0
+    #: How long a caller with no valid token waits for an attempt in flight before it is
+    #: told to come back (a hanging token endpoint must not hang the MCP client too).
+    caller_wait: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RetryConfig:
