@@ -9,8 +9,9 @@ instead of by sanitising.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-__all__ = ["NAME_PATTERN", "validate_name"]
+__all__ = ["NAME_PATTERN", "names_in", "validate_name"]
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
@@ -26,3 +27,16 @@ def validate_name(name: str) -> str:
         f"invalid workload name {shown}: use 1-63 letters, digits, '.', '_' or '-', "
         "starting with a letter or digit"
     )
+
+
+def names_in(directory: Path, suffix: str) -> list[str]:
+    """Sorted valid names ``N`` of the files ``N<suffix>`` in ``directory`` (none if it is missing).
+
+    Anything else there (temp files, ``.corrupted`` evidence, strays) is ignored.
+    """
+    try:
+        entries = [entry.name for entry in directory.iterdir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    names = (entry.removesuffix(suffix) for entry in entries if entry.endswith(suffix))
+    return sorted(name for name in names if NAME_PATTERN.fullmatch(name))

@@ -21,17 +21,18 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from mcpkeeper.state._atomic import atomic_write_json
+from mcpkeeper.state._clock import utcnow
 from mcpkeeper.state._model_file import load_model_file, write_model_file
 from mcpkeeper.state._quarantine import CorruptFile
 from mcpkeeper.state.history import DEFAULT_HISTORY_LIMIT, HistoryLog, Transition
-from mcpkeeper.state.names import NAME_PATTERN, validate_name
+from mcpkeeper.state.names import names_in, validate_name
 from mcpkeeper.state.paths import ensure_private_dir
 from mcpkeeper.state.statuses import WorkloadStatus
 
@@ -40,10 +41,6 @@ __all__ = ["StatusRecord", "StatusStore", "StoreStatusSink"]
 _log = logging.getLogger(__name__)
 
 _SUFFIX = ".json"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class _StatusFile(BaseModel):
@@ -96,7 +93,7 @@ class StatusStore:
         root: Path,
         *,
         history_limit: int = DEFAULT_HISTORY_LIMIT,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.directory = root / "statuses"
         self._history = HistoryLog(self.directory, max_entries=history_limit)
@@ -148,17 +145,11 @@ class StatusStore:
 
     def list(self) -> list[StatusRecord]:
         """Every workload's status, sorted by name; corrupt files show as ``unknown``."""
-        try:
-            entries = sorted(self.directory.iterdir())
-        except (FileNotFoundError, NotADirectoryError):
-            return []
         records: list[StatusRecord] = []
-        for entry in entries:
-            name = entry.name.removesuffix(_SUFFIX)
-            if entry.name.endswith(_SUFFIX) and NAME_PATTERN.fullmatch(name):
-                record = self.get(name)
-                if record is not None:
-                    records.append(record)
+        for name in names_in(self.directory, _SUFFIX):
+            record = self.get(name)
+            if record is not None:
+                records.append(record)
         return records
 
     def delete(self, name: str) -> None:

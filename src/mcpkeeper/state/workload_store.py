@@ -1,0 +1,157 @@
+"""Workload configurations: ``<root>/workloads/<name>.json``, one per workload.
+
+A config holds everything needed to bring a workload back after a restart *except*
+secrets (tokens, client secret), which live in the secret store; ``client_id`` is kept
+here for display only. Files are 0600 in a 0700 directory and written atomically.
+
+An unreadable config is moved aside to ``<name>.json.corrupted[.N]`` (see
+:mod:`._quarantine`). :meth:`WorkloadStore.get` then raises :class:`CorruptStateError`
+naming the moved file; :meth:`WorkloadStore.list` skips it with a warning and
+:meth:`WorkloadStore.scan` returns it alongside the good ones, so a daemon can surface it
+(e.g. as status ``unknown`` with :meth:`CorruptFile.describe` as the reason).
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+from urllib.parse import urlsplit
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from mcpkeeper.state._clock import utcnow
+from mcpkeeper.state._model_file import load_model_file, write_model_file
+from mcpkeeper.state._quarantine import CorruptFile
+from mcpkeeper.state.names import names_in, validate_name
+from mcpkeeper.state.paths import ensure_private_dir
+
+__all__ = [
+    "CorruptStateError",
+    "DesiredState",
+    "Transport",
+    "WorkloadConfig",
+    "WorkloadListing",
+    "WorkloadStore",
+]
+
+_log = logging.getLogger(__name__)
+
+_SUFFIX = ".json"
+
+Transport = Literal["streamable-http", "sse"]
+DesiredState = Literal["running", "stopped"]
+_Port = Field(default=None, ge=1, le=65535)
+
+
+class WorkloadConfig(BaseModel):
+    """One remote MCP server kept by mcpkeeper.
+
+    Unknown keys in a file are ignored, so a config written by a newer version still loads.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    remote_url: str
+    port: int | None = _Port
+    """The stable local port of the workload's proxy route; None until one is assigned."""
+    transport: Transport = "streamable-http"
+    created_at: AwareDatetime = Field(default_factory=utcnow)
+    callback_port: int | None = _Port
+    """Fixed loopback port for the OAuth redirect, when the client registration needs one."""
+    scopes: list[str] = Field(default_factory=list)
+    resource: str | None = None
+    issuer: str | None = None
+    client_id: str | None = None
+    """Informational; the registration itself (and any secret) lives in the secret store."""
+    desired_state: DesiredState = "running"
+    """What the user asked for: a restarted daemon brings back only ``running`` workloads."""
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        return validate_name(value)
+
+    @field_validator("remote_url")
+    @classmethod
+    def _check_remote_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("remote_url must be an absolute http(s) URL with a host")
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict (``created_at`` as ISO-8601 UTC)."""
+        return self.model_dump(mode="json")
+
+
+class CorruptStateError(ValueError):
+    """A state file existed but could not be read; it has been moved aside if possible."""
+
+    def __init__(self, corrupt: CorruptFile) -> None:
+        super().__init__(f"workload {corrupt.name}: config {corrupt.describe()}")
+        self.corrupt = corrupt
+
+
+class WorkloadListing(NamedTuple):
+    configs: list[WorkloadConfig]
+    corrupted: list[CorruptFile]
+
+
+class WorkloadStore:
+    """Config files under ``<root>/workloads``; ``root`` is the state home."""
+
+    def __init__(self, root: Path) -> None:
+        self.directory = root / "workloads"
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{validate_name(name)}{_SUFFIX}"
+
+    def get(self, name: str) -> WorkloadConfig | None:
+        """The config, or None if there is none; CorruptStateError if the file was unreadable."""
+        loaded = load_model_file(self.path(name), WorkloadConfig, name=name)
+        if isinstance(loaded, CorruptFile):
+            raise CorruptStateError(loaded)
+        if loaded is not None and loaded.name != name:
+            # The file name is the identity (it is what every other store keys on).
+            _log.warning("workload file %s.json names itself %r; using %r", name, loaded.name, name)
+            loaded = loaded.model_copy(update={"name": name})
+        return loaded
+
+    def put(self, config: WorkloadConfig) -> None:
+        """Create or replace the config, atomically."""
+        ensure_private_dir(self.directory)
+        write_model_file(self.path(config.name), config)
+
+    def exists(self, name: str) -> bool:
+        """Whether a config file is present (readable or not)."""
+        return self.path(name).exists()
+
+    def delete(self, name: str) -> bool:
+        """Remove the config; False if there was none. ``.corrupted`` files stay as evidence."""
+        try:
+            self.path(name).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def list(self) -> builtins.list[WorkloadConfig]:
+        """Every readable config, sorted by name; unreadable ones are moved aside and logged."""
+        return self.scan().configs
+
+    def scan(self) -> WorkloadListing:
+        """Every config, sorted by name, plus the files found unreadable during this scan."""
+        configs: builtins.list[WorkloadConfig] = []
+        corrupted: builtins.list[CorruptFile] = []
+        for name in names_in(self.directory, _SUFFIX):
+            try:
+                config = self.get(name)
+            except CorruptStateError as exc:
+                _log.warning("%s", exc)
+                corrupted.append(exc.corrupt)
+                continue
+            if config is not None:
+                configs.append(config)
+        return WorkloadListing(configs, corrupted)
