@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -122,11 +124,22 @@ async def test_reader_never_sees_a_torn_status_file(tmp_path: Path) -> None:
     assert len(final) == 20 and final[-1].status_context.startswith(f"write {wrote} ")
 
 
-async def test_lock_excludes_another_process_until_it_releases(tmp_path: Path) -> None:
-    holder = await _spawn(_HOLDER, str(tmp_path), env_home=tmp_path)
+@contextlib.asynccontextmanager
+async def _child_holding_the_lock(root: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A child process holding lock ``github``, checked to be excluding this process."""
+    holder = await _spawn(_HOLDER, str(root), env_home=root)
     try:
         await _expect_line(holder, "locked")
-        lock = Locks(tmp_path).lock("github")
+        with pytest.raises(LockTimeout):
+            Locks(root).lock("github").acquire(timeout=0)
+        yield holder
+    finally:
+        await _finish(holder)
+
+
+async def test_lock_excludes_another_process_until_it_releases(tmp_path: Path) -> None:
+    lock = Locks(tmp_path).lock("github")
+    async with _child_holding_the_lock(tmp_path) as holder:
         with pytest.raises(LockTimeout):
             lock.acquire(timeout=0.2)
         with pytest.raises(LockTimeout):
@@ -139,8 +152,6 @@ async def test_lock_excludes_another_process_until_it_releases(tmp_path: Path) -
         assert lock.held
         lock.release()
         assert await _finish(holder) == 0
-    finally:
-        await _finish(holder)
 
 
 async def test_lock_held_here_excludes_a_child_process(tmp_path: Path) -> None:
@@ -153,15 +164,9 @@ async def test_lock_held_here_excludes_a_child_process(tmp_path: Path) -> None:
 
 
 async def test_lock_of_a_killed_holder_is_released_by_the_os(tmp_path: Path) -> None:
-    holder = await _spawn(_HOLDER, str(tmp_path), env_home=tmp_path)
-    try:
-        await _expect_line(holder, "locked")
-        lock = Locks(tmp_path).lock("github")
-        with pytest.raises(LockTimeout):
-            lock.acquire(timeout=0)
+    async with _child_holding_the_lock(tmp_path) as holder:
         holder.send_signal(signal.SIGKILL)
         await _finish(holder)
-        await lock.acquire_async(timeout=10)  # no stale lock after a crash
-        lock.release()
-    finally:
-        await _finish(holder)
+    lock = Locks(tmp_path).lock("github")
+    await lock.acquire_async(timeout=10)  # no stale lock after a crash
+    lock.release()
