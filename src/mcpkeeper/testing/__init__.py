@@ -8,5 +8,13 @@ from mcpkeeper.testing._serve import ServedApp, serve_asgi
 from mcpkeeper.testing.auth_server import FixtureAuthServer
 from mcpkeeper.testing.counters import TokenCounters
 from mcpkeeper.testing.faults import FaultMode
+from mcpkeeper.testing.mcp_server import FixtureMCPServer
 
-__all__ = ["FaultMode", "FixtureAuthServer", "ServedApp", "TokenCounters", "serve_asgi"]
+__all__ = [
+    "FaultMode",
+    "FixtureAuthServer",
+    "FixtureMCPServer",
+    "ServedApp",
+    "TokenCounters",
+    "serve_asgi",
+]

@@ -116,6 +116,7 @@ class ServedApp:
         config = uvicorn.Config(
             self.app,
             lifespan=self._lifespan,
+            interface="asgi3",
             log_config=None,
             log_level=logging.WARNING,
             access_log=False,
