@@ -1,0 +1,202 @@
+"""The loopback redirect target of a browser login (RFC 8252 §7.3).
+
+A tiny HTTP server on ``127.0.0.1`` that waits for the one request carrying our
+``state``. Anything else reaching it — a stale tab from an earlier login, a forged link,
+the browser's favicon request — is answered and ignored, so it can neither complete nor
+abort the login. The request with our ``state`` settles it: a code, or the
+authorization server's error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import html
+import logging
+import socket
+from collections.abc import Generator
+from dataclasses import dataclass
+from types import TracebackType
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from mcpkeeper.auth.login_errors import AuthorizationDeniedError, CallbackError, LoginError
+
+__all__ = ["CALLBACK_PATH", "CallbackResult", "CallbackServer"]
+
+CALLBACK_PATH = "/callback"
+_HOST = "127.0.0.1"
+_START_TIMEOUT = 10.0
+_MAX_SHOWN = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackResult:
+    code: str
+    iss: str | None = None
+
+    def __repr__(self) -> str:  # the code is a credential until it is exchanged
+        return f"CallbackResult(iss={self.iss!r})"
+
+
+class CallbackServer:
+    """``async with CallbackServer(port=...) as cb:`` then ``cb.expect(state)`` and ``await cb.wait()``.
+
+    ``port`` None or 0 takes a free port. When ``port`` is busy and ``fallback`` is true
+    (a dynamically registered client can register any redirect URI), a free port is used
+    instead; otherwise a busy port is a :class:`LoginError`.
+    """
+
+    def __init__(self, *, port: int | None = None, fallback: bool = False) -> None:
+        self._wanted = port or 0
+        self._fallback = fallback
+        self._state: str | None = None
+        self._outcome: asyncio.Future[CallbackResult] | None = None
+        self._server: _SignalFreeServer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("callback server not started")
+        return self._port
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"http://{_HOST}:{self.port}{CALLBACK_PATH}"
+
+    def expect(self, state: str) -> None:
+        """Accept only the callback carrying ``state`` from now on."""
+        self._state = state
+
+    async def wait(self) -> CallbackResult:
+        """The code from the callback with our state; raises the error it carried instead."""
+        if self._outcome is None:
+            raise RuntimeError("callback server not started")
+        return await asyncio.shield(self._outcome)
+
+    async def __aenter__(self) -> CallbackServer:
+        sock = self._bind()
+        self._port = sock.getsockname()[1]
+        self._outcome = asyncio.get_running_loop().create_future()
+        config = uvicorn.Config(
+            Starlette(routes=[Route(CALLBACK_PATH, self._handle, methods=["GET"])]),
+            lifespan="off",
+            log_config=None,
+            log_level=logging.WARNING,
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = _SignalFreeServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="login-callback")
+        try:
+            async with asyncio.timeout(_START_TIMEOUT):
+                while not self._server.started:
+                    if self._task.done():
+                        raise LoginError("the login callback server failed to start")
+                    await asyncio.sleep(0.005)
+        except BaseException:
+            sock.close()
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stop()
+        if self._outcome is not None and not self._outcome.done():
+            self._outcome.cancel()
+        elif self._outcome is not None and not self._outcome.cancelled():
+            self._outcome.exception()  # retrieved: no "exception never retrieved" noise
+
+    def _bind(self) -> socket.socket:
+        try:
+            return _listen(self._wanted)
+        except OSError as exc:
+            if not self._fallback or self._wanted == 0:
+                raise LoginError(
+                    f"cannot listen for the login callback on {_HOST}:{self._wanted}: {exc.strerror or exc}"
+                ) from None
+        return _listen(0)
+
+    async def _stop(self) -> None:
+        server, task = self._server, self._task
+        self._server = self._task = None
+        if server is None or task is None:
+            return
+        server.should_exit = True
+        done, _ = await asyncio.wait({task}, timeout=_START_TIMEOUT)
+        if not done:
+            server.force_exit = True
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+    async def _handle(self, request: Request) -> HTMLResponse:
+        params = request.query_params
+        state = params.get("state")
+        outcome = self._outcome
+        if (
+            outcome is None
+            or outcome.done()
+            or self._state is None
+            or state is None
+            or not hmac.compare_digest(state.encode(), self._state.encode())
+        ):
+            return _page(
+                "Not this login",
+                "This link does not belong to the login mcpkeeper is waiting for. "
+                "Use the most recent login URL, or close this tab.",
+                status=400,
+            )
+        error = params.get("error")
+        if error:
+            description = params.get("error_description")
+            detail = f"{error[:64]}" + (f": {description[:_MAX_SHOWN]}" if description else "")
+            exc_type = AuthorizationDeniedError if error == "access_denied" else CallbackError
+            outcome.set_exception(exc_type(f"the authorization server refused the login ({detail})"))
+            message = f"The authorization server said: {detail}. You can close this tab."
+            return _page("Login failed", message, status=400)
+        code = params.get("code")
+        if not code:
+            outcome.set_exception(CallbackError("the login callback carried neither a code nor an error"))
+            return _page("Login failed", "The login came back without an authorization code.", status=400)
+        outcome.set_result(CallbackResult(code, params.get("iss")))
+        return _page("Logged in", "mcpkeeper has your login. You can close this tab.", status=200)
+
+
+class _SignalFreeServer(uvicorn.Server):
+    """uvicorn that leaves SIGINT to the CLI: Ctrl+C must abort the login, not just this server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _listen(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((_HOST, port))
+        sock.listen(16)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _page(title: str, message: str, status: int) -> HTMLResponse:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>mcpkeeper: {html.escape(title)}</title></head>"
+        "<body style='font-family: sans-serif; max-width: 40em; margin: 4em auto'>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
