@@ -1,0 +1,273 @@
+"""A workload's login on disk, and the refresher that keeps it current across processes.
+
+:class:`StoredLogin` is everything needed to refresh without the user: the token, the
+client registration, the endpoints, the resource and scopes. :class:`CredentialStore`
+keeps one per workload in the :class:`~mcpkeeper.state.secrets.SecretStore`.
+
+:class:`PersistingRefresher` is the monitor's :class:`~mcpkeeper.auth.protocols.Refresher`
+for one workload and carries the rotation-safety rules of DESIGN §3 "Persistence":
+
+1. take the workload's cross-process lock (polling, so the event loop never blocks);
+2. re-read the store: when another process (the daemon, a foreground ``proxy``) already
+   spent the refresh token we were asked to spend, hand back its result instead of
+   presenting a spent token (which a rotating server answers with ``invalid_grant``,
+   killing the grant for everyone);
+3. otherwise refresh, and save durably (temp file, fsync, rename) *before* returning.
+
+Steps 2–3 run shielded from cancellation: stopping a workload in the middle of a refresh
+must not drop a rotated refresh token the server has already issued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mcpkeeper.auth.errors import TokenEndpointError, classify
+from mcpkeeper.auth.probe import tcp_probe
+from mcpkeeper.auth.protocols import ReachabilityProbe
+from mcpkeeper.auth.registration import ClientRegistration, is_registration_rejected
+from mcpkeeper.auth.token import Token
+from mcpkeeper.auth.token_client import TokenEndpoint
+from mcpkeeper.state.locks import DEFAULT_LOCK_TIMEOUT, LockTimeout
+from mcpkeeper.state.paths import state_home
+from mcpkeeper.state.secrets import CorruptSecretError, SecretStore
+
+__all__ = [
+    "CredentialStore",
+    "CredentialStoreError",
+    "MonitorInputs",
+    "PersistingRefresher",
+    "RefreshLockBusyError",
+    "StoredLogin",
+]
+
+_log = logging.getLogger(__name__)
+_FORMAT_VERSION = 1
+#: A token another process stored is used instead of refreshing when it lives at least this long.
+_ADOPT_MIN_LIFETIME = 30.0
+
+
+class CredentialStoreError(Exception):
+    """A stored login cannot be used (unreadable, or not a login); the message is one line."""
+
+
+class RefreshLockBusyError(Exception):
+    """Another process held the workload's refresh lock for the whole timeout (transient)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLogin:
+    """One workload's login. ``token`` None means "registered, never logged in"."""
+
+    remote_url: str
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    client: ClientRegistration
+    resource: str | None = None
+    scopes: tuple[str, ...] = ()
+    token: Token | None = None
+    registration_rejected: bool = False
+    """Set when the token endpoint rejected the client: the next login registers anew."""
+    saved_at: float | None = field(default=None, compare=False)
+
+    def token_endpoint_client(
+        self, *, http: httpx.AsyncClient | None = None, timeout: float = 30.0
+    ) -> TokenEndpoint:
+        return TokenEndpoint(
+            self.token_endpoint, self.client.credentials, resource=self.resource, http=http, timeout=timeout
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": _FORMAT_VERSION,
+            "remote_url": self.remote_url,
+            "issuer": self.issuer,
+            "authorization_endpoint": self.authorization_endpoint,
+            "token_endpoint": self.token_endpoint,
+            "client": self.client.to_dict(),
+            "resource": self.resource,
+            "scopes": list(self.scopes),
+            "token": self.token.to_dict() if self.token is not None else None,
+            "registration_rejected": self.registration_rejected,
+            "saved_at": self.saved_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoredLogin:
+        """Parse a stored login; ``ValueError`` naming the first missing or bad field."""
+        strings = {}
+        for key in ("remote_url", "issuer", "authorization_endpoint", "token_endpoint"):
+            value = data.get(key)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"missing {key}")
+            strings[key] = value
+        client = data.get("client")
+        if not isinstance(client, dict):
+            raise ValueError("missing client")
+        token = data.get("token")
+        if token is not None and not isinstance(token, dict):
+            raise ValueError("token is not an object")
+        resource = data.get("resource")
+        scopes = data.get("scopes")
+        saved_at = data.get("saved_at")
+        return cls(
+            **strings,
+            client=ClientRegistration.from_dict(client),
+            resource=resource if isinstance(resource, str) and resource else None,
+            scopes=tuple(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else (),
+            token=Token.from_dict(token) if token is not None else None,
+            registration_rejected=data.get("registration_rejected") is True,
+            saved_at=float(saved_at) if isinstance(saved_at, int | float) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorInputs:
+    """What a ``MonitoredTokenSource`` needs for one workload, built from its stored login."""
+
+    token: Token | None
+    refresher: PersistingRefresher
+    probe: ReachabilityProbe
+    login: StoredLogin
+
+
+class CredentialStore:
+    """Stored logins by workload name."""
+
+    def __init__(self, secrets: SecretStore) -> None:
+        self.secrets = secrets
+
+    @classmethod
+    def open(cls, root: Path | None = None) -> CredentialStore:
+        """The store under ``root`` (default: the state home), with the detected backend."""
+        return cls(SecretStore(root if root is not None else state_home()))
+
+    def load(self, name: str) -> StoredLogin | None:
+        """The login of ``name``; None if there is none; :class:`CredentialStoreError` if unusable.
+
+        An unusable value is moved aside first, never overwritten by the next save.
+        """
+        try:
+            data = self.secrets.load(name)
+        except CorruptSecretError as exc:
+            raise CredentialStoreError(f"{exc}; run `mcpkeeper login {name}`") from None
+        if data is None:
+            return None
+        try:
+            return StoredLogin.from_dict(data)
+        except ValueError as exc:
+            moved = self.secrets.move_aside(name, f"not a stored login: {exc}")
+            raise CredentialStoreError(f"{moved}; run `mcpkeeper login {name}`") from None
+
+    def save(self, name: str, login: StoredLogin) -> StoredLogin:
+        """Store ``login`` durably; returns it with ``saved_at`` set."""
+        stamped = replace(login, saved_at=time.time())
+        self.secrets.save(name, stamped.to_dict())
+        return stamped
+
+    def delete(self, name: str) -> bool:
+        return self.secrets.delete(name)
+
+    def refresher(
+        self, name: str, *, http: httpx.AsyncClient | None = None, timeout: float = 30.0
+    ) -> PersistingRefresher:
+        return PersistingRefresher(name, self, http=http, timeout=timeout)
+
+    def monitor_inputs(
+        self,
+        name: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        probe_factory: Callable[[str], ReachabilityProbe] = tcp_probe,
+    ) -> MonitorInputs | None:
+        """Token, refresher and reachability probe for ``name``; None when it has no stored login.
+
+        The daemon builds ``MonitoredTokenSource(inputs.token, inputs.refresher, sink,
+        probe=inputs.probe, name=name)`` from this.
+        """
+        login = self.load(name)
+        if login is None:
+            return None
+        return MonitorInputs(
+            token=login.token,
+            refresher=self.refresher(name, http=http),
+            probe=probe_factory(login.token_endpoint),
+            login=login,
+        )
+
+
+class PersistingRefresher:
+    """The :class:`~mcpkeeper.auth.protocols.Refresher` of one workload (see the module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        store: CredentialStore,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 30.0,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self._store = store
+        self._http = http
+        self._timeout = timeout
+        self._lock_timeout = lock_timeout
+        self._local = asyncio.Lock()
+        self._running: set[asyncio.Task[Token]] = set()
+
+    async def __call__(self, token: Token) -> Token:
+        async with self._local:
+            lock = self._store.secrets.lock(self.name, timeout=self._lock_timeout)
+            try:
+                await lock.acquire_async()
+            except LockTimeout as exc:
+                raise RefreshLockBusyError(str(exc)) from None
+            try:
+                critical = asyncio.ensure_future(self._refresh_locked(token))
+            except BaseException:
+                lock.release()
+                raise
+            critical.add_done_callback(lambda _: lock.release())
+            self._running.add(critical)
+            critical.add_done_callback(self._running.discard)
+            # Shielded: a cancelled caller leaves the exchange to finish and save its result;
+            # the file lock stays held until then, so the next caller reads that result.
+            return await asyncio.shield(critical)
+
+    async def _refresh_locked(self, token: Token) -> Token:
+        login = self._store.load(self.name)
+        if login is None or login.token is None:
+            raise TokenEndpointError(400, oauth_error="invalid_grant", description="no stored login")
+        stored = login.token
+        if _rotated_elsewhere(stored, token):
+            _log.info("%s: refresh token already rotated by another process; using its result", self.name)
+            return stored
+        try:
+            fresh = await login.token_endpoint_client(http=self._http, timeout=self._timeout).refresh(stored)
+        except TokenEndpointError as exc:
+            if login.client.dynamic and is_registration_rejected(classify(exc)):
+                self._store.save(self.name, replace(login, registration_rejected=True))
+            raise
+        self._store.save(self.name, replace(login, token=fresh))
+        return fresh
+
+
+def _rotated_elsewhere(stored: Token, asked: Token) -> bool:
+    """Whether the store already holds a newer token than the one we were asked to refresh."""
+    if stored.refresh_token != asked.refresh_token:
+        return True
+    # Same (non-rotating) refresh token, but someone else already got a fresh access token.
+    if stored.access_token == asked.access_token:
+        return False
+    remaining = stored.expires_in()
+    return remaining is None or remaining > _ADOPT_MIN_LIFETIME
