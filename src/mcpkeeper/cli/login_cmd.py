@@ -1,0 +1,251 @@
+"""``mcpkeeper login URL|NAME``: log in through the browser and store the tokens.
+
+With a URL, a new login is stored under ``--name`` (default: derived from the host). With
+the NAME of an existing workload, the login is renewed in place — same remote, same
+client registration — which is how an ``unauthenticated`` workload comes back.
+
+The command prints the authorization URL even when a browser opens (headless machines,
+SSH), shows progress while it waits, and ends with the issuer, client id, scopes and
+expiry. It never prints a token. Failures are one line on stderr and a non-zero exit.
+
+``python -m mcpkeeper.cli.login_cmd`` runs this command alone (used by its tests);
+the ``mcpkeeper`` app registers :func:`login` as its ``login`` command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
+
+import typer
+
+from mcpkeeper.cli._options import CallbackPortOpt
+from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.durations import format_duration, parse_duration
+from mcpkeeper.state.names import NAME_PATTERN, validate_name
+from mcpkeeper.state.paths import state_home
+from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadStore
+
+if TYPE_CHECKING:  # the HTTP stack is imported only when a login really runs (fast CLI start-up)
+    from rich.console import Console
+
+    from mcpkeeper.auth.credentials import CredentialStore
+    from mcpkeeper.auth.login import LoginResult, perform_login
+
+__all__ = ["LoginTarget", "default_workload_name", "login", "main", "perform_login", "resolve_target"]
+
+_MAX_NAME = 63
+_DEFAULT_TIMEOUT = "5m"  # mcpkeeper.auth.login.DEFAULT_LOGIN_TIMEOUT, spelled for --help
+
+
+
+
+def __getattr__(attribute: str) -> Any:
+    """``perform_login`` of :mod:`mcpkeeper.auth.login`, for ``run`` and the daemon, imported lazily."""
+    if attribute == "perform_login":
+        from mcpkeeper.auth.login import perform_login
+
+        return perform_login
+    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class LoginTarget:
+    """What ``login`` works on: a remote, the workload name, and settings remembered for it."""
+
+    remote_url: str
+    name: str
+    existing: bool
+    callback_port: int | None = None
+    scopes: tuple[str, ...] = ()
+    issuer: str | None = None
+
+
+def default_workload_name(url: str) -> str:
+    """A workload name from a URL's host and explicit port.
+
+    ``https://mcp.example.com/mcp`` → ``mcp.example.com``; ``http://127.0.0.1:8080/mcp`` →
+    ``127.0.0.1-8080``.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().replace(":", "-")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    name = f"{host}-{port}" if port else host
+    name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "-" for ch in name)
+    name = name.lstrip("._-")[:_MAX_NAME].rstrip("._-")
+    if not name or not NAME_PATTERN.fullmatch(name):
+        raise CliError(f"cannot derive a workload name from {url!r}; pass --name", ExitCode.USAGE)
+    return name
+
+
+def resolve_target(
+    target: str, name: str | None, store: CredentialStore, workloads: WorkloadStore
+) -> LoginTarget:
+    """A URL (new or repeated login) or the name of a workload / stored login (re-login in place)."""
+    if "://" in target:
+        chosen = validate_name(name) if name else default_workload_name(target)
+        config = _workload(workloads, chosen)
+        if config is not None:
+            return LoginTarget(
+                target, chosen, True, config.callback_port, tuple(config.scopes), config.issuer
+            )
+        return LoginTarget(target, chosen, False)
+    if name is not None and name != target:
+        raise CliError("--name cannot rename a workload; log in with its URL instead", ExitCode.USAGE)
+    workload_name = validate_name(target)
+    config = _workload(workloads, workload_name)
+    if config is not None:
+        return LoginTarget(
+            config.remote_url, workload_name, True, config.callback_port, tuple(config.scopes), config.issuer
+        )
+    stored = store.load(workload_name)
+    if stored is not None:
+        return LoginTarget(stored.remote_url, workload_name, True, scopes=stored.scopes)
+    raise CliError(
+        f"no workload named {workload_name}; give the server URL to log in to a new one", ExitCode.NOT_FOUND
+    )
+
+
+def _workload(workloads: WorkloadStore, name: str) -> WorkloadConfig | None:
+    try:
+        return workloads.get(name)
+    except CorruptStateError as exc:
+        raise CliError(str(exc)) from None
+
+
+def login(
+    target: Annotated[
+        str, typer.Argument(metavar="URL|NAME", help="MCP server URL, or an existing workload's name.")
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Workload name for a new login (default: from the host).")
+    ] = None,
+    callback_port: CallbackPortOpt = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", help="Use this pre-registered client instead of registering.")
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option("--client-secret", envvar="MCPKEEPER_CLIENT_SECRET", help="Secret of --client-id."),
+    ] = None,
+    scopes: Annotated[
+        list[str] | None, typer.Option("--scope", help="Scope to request (repeatable; default: metadata).")
+    ] = None,
+    issuer: Annotated[
+        str | None, typer.Option("--issuer", help="Authorization server to use instead of the server's.")
+    ] = None,
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="How long to wait for the browser login (e.g. 5m, 90s).")
+    ] = _DEFAULT_TIMEOUT,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the login URL; do not open a browser.")
+    ] = False,
+) -> None:
+    """Log in to an OAuth-protected MCP server (browser, PKCE) and store the tokens."""
+    from rich.console import Console
+
+    from mcpkeeper.auth.credentials import CredentialStore
+    from mcpkeeper.auth.login import open_in_browser, perform_login
+
+    wait = _parse_timeout(timeout)
+    if client_secret is not None and client_id is None:
+        raise CliError("--client-secret needs --client-id", ExitCode.USAGE)
+    store = CredentialStore.open()
+    chosen = resolve_target(target, name, store, WorkloadStore(state_home()))
+    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False)
+
+    def show_url(url: str) -> None:
+        err.print("Open this URL to log in (a browser should open by itself):")
+        err.print(url, soft_wrap=True, markup=False)
+
+    with err.status("Logging in…") as status:
+        result = asyncio.run(
+            perform_login(
+                chosen.remote_url,
+                chosen.name,
+                store=store,
+                callback_port=callback_port or chosen.callback_port,
+                client_id=client_id,
+                client_secret=client_secret,
+                scopes=scopes or list(chosen.scopes) or None,
+                issuer=issuer or chosen.issuer,
+                timeout=wait,
+                show_url=show_url,
+                progress=lambda message: status.update(message),
+                open_browser=None if no_browser else open_in_browser,
+            )
+        )
+    _report(out, err, result)
+
+
+def _parse_timeout(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise CliError(f"invalid --timeout {text!r}: {exc}", ExitCode.USAGE) from None
+    if seconds <= 0:
+        raise CliError("--timeout must be positive", ExitCode.USAGE)
+    return seconds
+
+
+def _report(out: Console, err: Console, result: LoginResult) -> None:
+    if not result.auth_required:
+        out.print(f"{result.remote_url} needs no login: it answers without credentials. Nothing stored.")
+        return
+    client_note = "registered now" if result.registered_client else "existing registration"
+    out.print(f"Logged in to {result.remote_url} as workload [bold]{result.name}[/bold]")
+    out.print(f"  issuer:   {result.issuer}", markup=False)
+    out.print(f"  client:   {result.client_id} ({client_note})", markup=False)
+    scopes = result.granted_scope or " ".join(result.scopes) or "(server default)"
+    out.print(f"  scopes:   {scopes}", markup=False)
+    out.print(f"  expires:  {_expiry(result.expires_at)}", markup=False)
+    out.print(f"  refresh:  {'yes' if result.has_refresh_token else 'no'}", markup=False)
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", markup=False)
+
+
+def _expiry(expires_at: float | None) -> str:
+    if expires_at is None:
+        return "not stated by the server"
+    moment = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(expires_at))
+    return f"in {format_duration(max(0.0, expires_at - time.time()))} ({moment})"
+
+
+_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+_app.command()(login)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the login command alone; every failure is one ``error:`` line and a non-zero exit."""
+    from typer._click.exceptions import ClickException
+
+    from mcpkeeper.cli.failures import describe_failure
+
+    command = typer.main.get_command(_app)
+    try:
+        args = list(sys.argv[1:] if argv is None else argv)
+        command.main(args=args, prog_name="mcpkeeper login", standalone_mode=False)
+    except ClickException as exc:
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        return exc.exit_code or ExitCode.USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except Exception as exc:
+        message, code = describe_failure(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return code
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
