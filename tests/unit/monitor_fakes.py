@@ -19,6 +19,7 @@ from mcpkeeper.auth.errors import TokenEndpointError
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.testing.clock import VirtualClock
 
+REQUEST_TIMEOUT = 30.0
 Outcome = str  # "ok" | "waf" | "500" | "429" | "refused" | "invalid_grant" | "invalid_client" | "hang"
 
 
@@ -79,7 +80,9 @@ class FakeTokenEndpoint:
                 await self.clock.sleep(self.latency)
             outcome = self.script.popleft() if self.script else self.mode
             if outcome == "hang":
-                await self.clock.sleep(10**9)
+                # What httpx does to a server that accepted and went quiet: time out.
+                await self.clock.sleep(REQUEST_TIMEOUT)
+                raise httpx.ReadTimeout("timed out")
             if outcome != "ok":
                 raise error_for(outcome)
             self.spent.add(token.refresh_token)
