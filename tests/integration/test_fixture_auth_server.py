@@ -91,6 +91,13 @@ async def refresh(
     )
 
 
+async def refresh_with_timeout(
+    http: httpx.AsyncClient, auth: FixtureAuthServer, token: str, *, timeout: float
+) -> httpx.Response:
+    form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": "cli"}
+    return await http.post(auth.token_endpoint, data=form, timeout=timeout)
+
+
 # -- metadata and registration ----------------------------------------------------------
 
 
@@ -567,24 +574,23 @@ async def test_fault_hang_times_out_the_client_and_is_released_by_a_change(
     minted = auth.mint("cli")
     await auth.set_fault("hang")
     with pytest.raises(httpx.ReadTimeout):
-        await http.post(
-            auth.token_endpoint,
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": minted["refresh_token"],
-                "client_id": "cli",
-            },
-            timeout=0.3,
-        )
+        await refresh_with_timeout(http, auth, minted["refresh_token"], timeout=0.3)
     pending = asyncio.create_task(refresh(http, auth, "cli", minted["refresh_token"]))
     async with asyncio.timeout(5):
         while auth.counters.total < 2:
             await asyncio.sleep(0.01)
     assert not pending.done()
     await auth.set_fault("ok")
-    response = await asyncio.wait_for(pending, 5)
-    assert response.status_code == 200
-    assert auth.counters.by_fault == {"hang": 2}
+    released = await asyncio.wait_for(pending, 5)
+    assert released.status_code == 503  # released unprocessed: the refresh token is not spent
+    # Straight after giving up, before the server can even notice the client left.
+    with pytest.raises(httpx.ReadTimeout):
+        await auth.set_fault("hang")
+        await refresh_with_timeout(http, auth, minted["refresh_token"], timeout=0.2)
+    await auth.set_fault("ok")
+    assert (await refresh(http, auth, "cli", minted["refresh_token"])).status_code == 200
+    assert auth.counters.by_fault == {"hang": 3, "ok": 1}
+    assert auth.counters.by_outcome == {"hang": 3, "ok": 1}
 
 
 async def test_hung_request_does_not_block_shutdown(http: httpx.AsyncClient) -> None:

@@ -158,9 +158,9 @@ class FixtureAuthServer:
         """Switch how the token endpoint answers from now on.
 
         ``retry_after`` applies to ``rate_limited_429`` (``None`` omits the header); ``body``
-        ("html" or "json") to ``unparsable_200``. Requests held by ``hang`` are released and
-        answered under the new mode. ``refused`` closes the listener; any other mode
-        re-binds the same port.
+        ("html" or "json") to ``unparsable_200``. Requests held by ``hang`` are released
+        with a bare 503 and never processed (no refresh token is spent). ``refused``
+        closes the listener; any other mode re-binds the same port.
         """
         settings = FaultSettings(FaultMode(mode), retry_after=retry_after, body=body)
         if settings.body not in ("html", "json"):
@@ -329,19 +329,20 @@ class FixtureAuthServer:
         form = await request.form()
         grant_type = str(form.get("grant_type") or "missing")[:64]
         self.counters.record_request(grant_type, self._fault.mode.value, self._clock.wall())
-        while True:
-            settings = self._fault
-            if settings.mode is FaultMode.HANG:
-                if await self._hold(request.receive) and not self._closing:
-                    continue  # released by a fault change: answer under the new mode
-                return PlainTextResponse("Service Unavailable", status_code=503)
-            if settings.mode is FaultMode.REFUSED:  # arrived just before the listener closed
-                return PlainTextResponse("Service Unavailable", status_code=503)
-            canned = fault_response(settings)
-            if canned is not None:
-                self.counters.record_outcome(settings.mode.value)
-                return canned
-            break
+        settings = self._fault
+        if settings.mode is FaultMode.HANG:
+            await self._hold(request.receive)
+            # Never processed, even when released: its client has usually given up, and a
+            # grant spent for a vanished client would be a refresh token silently lost.
+            self.counters.record_outcome(FaultMode.HANG.value)
+            return PlainTextResponse("Service Unavailable", status_code=503)
+        if settings.mode is FaultMode.REFUSED:  # arrived just before the listener closed
+            self.counters.record_outcome(FaultMode.REFUSED.value)
+            return PlainTextResponse("Service Unavailable", status_code=503)
+        canned = fault_response(settings)
+        if canned is not None:
+            self.counters.record_outcome(settings.mode.value)
+            return canned
         try:
             body = self._grant(grant_type, form, request.headers.get("authorization"))
         except GrantError as exc:
@@ -390,18 +391,17 @@ class FixtureAuthServer:
         self._release_hung.set()
         self._release_hung = asyncio.Event()
 
-    async def _hold(self, receive: Receive) -> bool:
-        """Wait until the fault changes (True) or the client hangs up (False)."""
+    async def _hold(self, receive: Receive) -> None:
+        """Wait until the fault changes, the server closes, or the client hangs up."""
         released = asyncio.ensure_future(self._release_hung.wait())
         gone = asyncio.ensure_future(_client_gone(receive))
         try:
-            done, _ = await asyncio.wait({released, gone}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({released, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in (released, gone):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        return gone not in done
 
 
 async def _client_gone(receive: Receive) -> None:

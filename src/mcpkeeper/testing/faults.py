@@ -30,7 +30,8 @@ class FaultMode(StrEnum):
     UNPARSABLE_200 = "unparsable_200"
     #: Nothing listens on the port: connection refused. Restoring re-binds the same port.
     REFUSED = "refused"
-    #: The request is accepted and never answered, until the fault changes.
+    #: The request is accepted and not answered until the fault changes (then a bare 503,
+    #: the request unprocessed) or the client gives up.
     HANG = "hang"
 
 
