@@ -10,7 +10,8 @@ from mcpkeeper.auth.www_authenticate import Challenge, parse_challenges, parse_w
 
 def test_bearer_with_all_parameters() -> None:
     header = (
-        'Bearer realm="mcp", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", '
+        'Bearer realm="mcp", '
+        'resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", '
         'scope="read write", error="invalid_token", error_description="The access token expired"'
     )
     challenge = parse_www_authenticate(header)
@@ -57,13 +58,13 @@ def test_bearer_found_among_several_challenges() -> None:
 
 
 def test_token68_challenge() -> None:
-    assert parse_challenges("Negotiate YIIGhgYJKoZIhvcSAQICAQBuggZ1MIIGcaADAgEFoQMCAQ6iBwMFACAAAACjggRqYYIEZjCCBGKgAwIBBaEQGw4=") == [
-        Challenge("Negotiate", token68="YIIGhgYJKoZIhvcSAQICAQBuggZ1MIIGcaADAgEFoQMCAQ6iBwMFACAAAACjggRqYYIEZjCCBGKgAwIBBaEQGw4=")
-    ]
+    blob = "YIIGhgYJKoZIhvcSAQICAQBuggZ1MIIGcaADAgEFoQMCAQ6iBwMFACAAAACjggRqYYIEZjCCBGKgAwIBBaEQGw4="
+    assert parse_challenges(f"Negotiate {blob}") == [Challenge("Negotiate", token68=blob)]
+    assert parse_challenges("Basic, NTLM abc==") == [Challenge("Basic"), Challenge("NTLM", token68="abc==")]
 
 
 def test_scheme_we_do_not_speak_is_a_clear_error() -> None:
-    with pytest.raises(WWWAuthenticateError, match=r"Basic, Digest authentication; mcpkeeper speaks only OAuth"):
+    with pytest.raises(WWWAuthenticateError, match=r"Basic, Digest authentication; mcpkeeper speaks only"):
         parse_www_authenticate('Digest realm="x", nonce="abc", Basic realm="y"')
 
 
