@@ -1,0 +1,92 @@
+"""The JSON shapes of the control API (WorkloadInfo, WorkloadDetail), built from state.
+
+Pure functions of a config, a status record and a monitor snapshot, so the shapes are
+tested without a daemon and can never carry a token: none of their inputs has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from mcpkeeper.auth.monitor import MonitorSnapshot
+from mcpkeeper.state.history import Transition
+from mcpkeeper.state.status_store import StatusRecord
+from mcpkeeper.state.statuses import WorkloadStatus
+from mcpkeeper.state.workload_store import WorkloadConfig
+from mcpkeeper.workloads.health import health_of
+from mcpkeeper.workloads.runtime import local_url
+
+__all__ = ["history_json", "snapshot_json", "workload_detail", "workload_info"]
+
+_EPOCH_FIELDS = (
+    "access_expires_at",
+    "last_refresh_at",
+    "last_attempt_at",
+    "next_attempt_at",
+    "retrying_since",
+)
+
+
+def workload_info(config: WorkloadConfig, record: StatusRecord | None) -> dict[str, Any]:
+    """WorkloadInfo: the row ``mcpkeeper list`` shows."""
+    if record is None:
+        status, context, updated = WorkloadStatus.UNKNOWN, "no status recorded yet", config.created_at
+        pid = None
+    else:
+        status, context, updated, pid = record.status, record.status_context, record.updated_at, record.pid
+    return {
+        "name": config.name,
+        "status": status.value,
+        "status_context": context,
+        "remote_url": config.remote_url,
+        "url": local_url(config),
+        "port": config.port,
+        "transport": config.transport,
+        "created_at": _iso(config.created_at),
+        "updated_at": _iso(updated),
+        "health": health_of(status).value,
+        "pid": pid,
+    }
+
+
+def workload_detail(
+    config: WorkloadConfig,
+    record: StatusRecord | None,
+    snapshot: MonitorSnapshot | None,
+    history: list[Transition],
+) -> dict[str, Any]:
+    """WorkloadDetail: WorkloadInfo plus the monitor's view and the transition history."""
+    return {
+        **workload_info(config, record),
+        "desired_state": config.desired_state,
+        "auth": snapshot_json(snapshot) if snapshot is not None else None,
+        "history": history_json(history),
+    }
+
+
+def snapshot_json(snapshot: MonitorSnapshot) -> dict[str, Any]:
+    """The monitor snapshot with its epoch times as ISO-8601 UTC (it holds no secrets)."""
+    data = asdict(snapshot)
+    data["state"] = str(snapshot.state)
+    for key in _EPOCH_FIELDS:
+        value = data.get(key)
+        data[key] = _iso(datetime.fromtimestamp(value, UTC)) if isinstance(value, int | float) else None
+    return data
+
+
+def history_json(history: list[Transition]) -> list[dict[str, Any]]:
+    return [
+        {
+            "status": t.status.value,
+            "reason": t.status_context,
+            "previous_status": t.previous_status.value if t.previous_status is not None else None,
+            "at": _iso(t.at),
+        }
+        for t in history
+    ]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

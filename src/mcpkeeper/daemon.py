@@ -1,0 +1,173 @@
+"""``mcpkeeper serve``: the daemon hosting the control API and every workload in one loop.
+
+Start-up, in this order, so that a second daemon can never half-start next to a first:
+
+1. take ``run/daemon.lock`` (flock, released by the kernel if we die): one daemon per
+   home; losing it exits with :data:`EXIT_ALREADY_RUNNING`;
+2. remove a stale socket (one nobody listens on: a daemon killed with ``-9``) and bind
+   ``run/daemon.sock`` with mode 0600 before it accepts anyone;
+3. write ``run/daemon.pid``, serve the API, then restore every workload whose desired
+   state is ``running``, from the stored tokens, without any browser.
+
+SIGTERM/SIGINT (or ``POST /shutdown``) stop the API first, then every workload (their
+desired state untouched, so the next daemon restores them), then remove the socket
+and pid file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mcpkeeper.api.app import create_api_app
+from mcpkeeper.api.client import EXIT_ALREADY_RUNNING
+from mcpkeeper.api.paths import daemon_log_path, lock_path, pid_path, run_dir, socket_path
+from mcpkeeper.proxy.app import create_upstream_client
+from mcpkeeper.state._atomic import atomic_write_bytes
+from mcpkeeper.state.locks import LockTimeout, StateLock
+from mcpkeeper.state.paths import ensure_private_dir, state_home
+from mcpkeeper.workloads.grants import StoreGrantLoader
+from mcpkeeper.workloads.logs import TokenRedactingFilter
+from mcpkeeper.workloads.manager import WorkloadManager
+from mcpkeeper.workloads.serving import InLoopServer, bind_unix
+
+__all__ = ["DaemonAlreadyRunningError", "main", "serve"]
+
+log = logging.getLogger("mcpkeeper.daemon")
+
+_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
+
+
+class DaemonAlreadyRunningError(RuntimeError):
+    """Another daemon owns this state directory."""
+
+
+async def serve(home: Path, *, ready: Callable[[], None] | None = None) -> None:
+    """Run the daemon until SIGTERM/SIGINT or ``POST /shutdown``; ``ready`` is called once serving."""
+    ensure_private_dir(home)
+    ensure_private_dir(run_dir(home))
+    ensure_private_dir(daemon_log_path(home).parent)
+    lock = StateLock(lock_path(home), timeout=0)
+    try:
+        lock.acquire()
+    except LockTimeout:
+        raise DaemonAlreadyRunningError(_already_running_message(home)) from None
+    try:
+        await _serve_locked(home, ready)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(home: Path, ready: Callable[[], None] | None) -> None:
+    sock = _bind_control_socket(home)
+    atomic_write_bytes(pid_path(home), f"{os.getpid()}\n".encode())
+    http = create_upstream_client()  # shared by every workload's proxy and refresher
+    grants = StoreGrantLoader(home, http=http)
+    manager = WorkloadManager(home, grants=grants, http=http, remove_secrets=grants.forget)
+    stop = asyncio.Event()
+    app = create_api_app(manager, request_shutdown=stop.set)
+    server = InLoopServer(app, sock, name="control-api", lifespan="off")
+    loop = asyncio.get_running_loop()
+    handled = (signal.SIGTERM, signal.SIGINT)
+    restore: asyncio.Task[None] | None = None
+    try:
+        for sig in handled:
+            loop.add_signal_handler(sig, stop.set)
+        await server.start()
+        log.info("mcpkeeper daemon %d serving %s", os.getpid(), socket_path(home))
+        restore = asyncio.create_task(manager.restore(), name="restore-workloads")
+        if ready is not None:
+            ready()
+        await _until_stopped(stop, server)
+    finally:
+        log.info("mcpkeeper daemon shutting down")
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        await server.stop()
+        if restore is not None:
+            restore.cancel()
+            await asyncio.wait({restore})
+        await manager.shutdown()
+        await http.aclose()
+        for path in (socket_path(home), pid_path(home)):
+            path.unlink(missing_ok=True)
+        log.info("mcpkeeper daemon stopped")
+
+
+async def _until_stopped(stop: asyncio.Event, server: InLoopServer) -> None:
+    stopping = asyncio.ensure_future(stop.wait())
+    closed = asyncio.ensure_future(server.wait_closed())
+    try:
+        done, _ = await asyncio.wait({stopping, closed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        closed.cancel()
+    if closed in done and not stop.is_set():
+        closed.result()
+        raise RuntimeError("the control API server stopped unexpectedly")
+
+
+def _bind_control_socket(home: Path) -> socket.socket:
+    path = socket_path(home)
+    if len(str(path)) > _SOCKET_PATH_MAX:
+        raise RuntimeError(f"path too long for a Unix socket: {path}; use a shorter MCPKEEPER_HOME")
+    if path.exists() or path.is_symlink():
+        if _answers(path):
+            raise DaemonAlreadyRunningError(_already_running_message(home))
+        log.info("removing stale control socket %s", path)
+        path.unlink()
+    return bind_unix(path, mode=0o600)
+
+
+def _answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def _already_running_message(home: Path) -> str:
+    try:
+        pid = pid_path(home).read_text().strip()
+    except OSError:
+        pid = "?"
+    return f"another mcpkeeper daemon (pid {pid}) already serves {home}"
+
+
+def _configure_logging() -> None:
+    """Daemon-wide log lines go to stderr (``logs/daemon.log`` when the CLI started us)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(TokenRedactingFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("mcpkeeper").setLevel(logging.INFO)
+
+
+def main() -> None:
+    """Entry point of ``mcpkeeper serve`` (and ``python -m mcpkeeper.daemon``)."""
+    _configure_logging()
+    try:
+        asyncio.run(serve(state_home()))
+    except DaemonAlreadyRunningError as exc:
+        print(f"mcpkeeper serve: {exc}", file=sys.stderr)
+        sys.exit(EXIT_ALREADY_RUNNING)
+    except KeyboardInterrupt:  # a second Ctrl+C during shutdown
+        pass
+    with contextlib.suppress(Exception):
+        logging.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""A workload's stored login, as the token monitor needs it.
+
+The monitor wants three things: the stored token (or None: never logged in), a
+refresher that persists every rotated token before handing it over, and a cheap
+reachability probe of the token endpoint. :class:`StoreGrantLoader` builds them from
+the credential store the login flow writes; tests and the benchmark inject their own
+:class:`GrantLoader`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from mcpkeeper.auth.credentials import CredentialStore, CredentialStoreError
+from mcpkeeper.auth.errors import TokenEndpointError
+from mcpkeeper.auth.protocols import ReachabilityProbe, Refresher
+from mcpkeeper.auth.token import Token
+
+__all__ = ["Grant", "GrantLoader", "StoreGrantLoader"]
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    token: Token | None
+    refresher: Refresher
+    probe: ReachabilityProbe | None = None
+    #: For display in the workload's config; never secrets.
+    issuer: str | None = None
+    client_id: str | None = None
+    resource: str | None = None
+    #: Why there is no token, when it is not simply "never logged in" (an unreadable store).
+    reason: str | None = None
+
+
+class GrantLoader(Protocol):
+    def load(self, name: str) -> Grant:
+        """The workload's grant; ``token`` is None when no login is stored."""
+        ...
+
+
+class _NoLogin:
+    """Refresher of a workload without a usable login: a permanent verdict at once.
+
+    The monitor starts ``unauthenticated`` without a token and never calls it; it is
+    here so that a monitor is always complete.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    async def __call__(self, token: Token) -> Token:
+        raise TokenEndpointError(
+            400, oauth_error="invalid_grant", description=f"no stored login for workload {self._name}"
+        )
+
+
+class StoreGrantLoader:
+    """Grants from the credential store under ``home`` (written by ``mcpkeeper login``).
+
+    ``http`` is the daemon's shared client, so that refreshes reuse its connection pool
+    and TLS context instead of building new ones each time.
+    """
+
+    def __init__(self, home: Path, *, http: httpx.AsyncClient | None = None) -> None:
+        self._store = CredentialStore.open(home)
+        self._http = http
+
+    def load(self, name: str) -> Grant:
+        try:
+            inputs = self._store.monitor_inputs(name, http=self._http)
+        except CredentialStoreError as exc:
+            return Grant(token=None, refresher=_NoLogin(name), reason=str(exc))
+        if inputs is None:
+            return Grant(token=None, refresher=_NoLogin(name))
+        login = inputs.login
+        return Grant(
+            token=inputs.token,
+            refresher=inputs.refresher,
+            probe=inputs.probe,
+            issuer=login.issuer,
+            client_id=login.client.client_id,
+            resource=login.resource,
+        )
+
+    def forget(self, name: str) -> None:
+        """Delete the stored login (``rm``)."""
+        self._store.delete(name)

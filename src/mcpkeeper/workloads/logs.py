@@ -1,0 +1,126 @@
+"""One log file per workload, and no token in any of them.
+
+Every workload lives in the same process and loop, and the auth, proxy and uvicorn
+code that logs for it knows nothing of workloads. So the routing is done by context:
+a workload's tasks run with :data:`_current_workload` set (tasks inherit the context
+they were created in, and so do the connection handlers of its server), and one
+handler on the root logger sends each record to the file of the workload it was
+emitted for.
+
+Our own code never formats a token into a message; :class:`TokenRedactingFilter` is
+the second line of defence for text we do not control (a library echoing a header or
+a form body).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
+
+__all__ = [
+    "TokenRedactingFilter",
+    "WorkloadLogRouter",
+    "current_workload",
+    "redact",
+    "workload_context",
+    "workload_log_file",
+]
+
+_current_workload: ContextVar[str | None] = ContextVar("mcpkeeper_workload", default=None)
+
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_REDACTED = "[redacted]"
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9\-._~+/]+=*"),
+    re.compile(
+        r"(?i)(\"?\b(?:access_token|refresh_token|id_token|client_secret|code_verifier|authorization)\b\"?"
+        r"\s*[:=]\s*\"?)[^\"&\s,}]+"
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with anything shaped like a bearer token or a token field blanked out."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + _REDACTED, text)
+    return text
+
+
+class TokenRedactingFilter(logging.Filter):
+    """Blanks token-shaped text out of a record's message and exception text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def current_workload() -> str | None:
+    return _current_workload.get()
+
+
+@contextlib.contextmanager
+def workload_context(name: str) -> Iterator[None]:
+    """Tasks created inside the block (and their children) log to ``name``'s file."""
+    token = _current_workload.set(name)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # reset from another context: nothing to undo
+            _current_workload.reset(token)
+
+
+class WorkloadLogRouter(logging.Handler):
+    """Root-logger handler sending each record to its workload's file, if it has one open."""
+
+    _installed: WorkloadLogRouter | None = None
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self._files: dict[str, logging.Handler] = {}
+        self.addFilter(TokenRedactingFilter())
+
+    @classmethod
+    def install(cls) -> WorkloadLogRouter:
+        """The process-wide router, attached to the root logger on first use."""
+        if cls._installed is None:
+            cls._installed = cls()
+            logging.getLogger().addHandler(cls._installed)
+            package = logging.getLogger("mcpkeeper")
+            if package.level == logging.NOTSET or package.level > logging.INFO:
+                package.setLevel(logging.INFO)
+        return cls._installed
+
+    def open_file(self, name: str, path: Path) -> None:
+        if name in self._files:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = logging.FileHandler(path, encoding="utf-8", delay=False)
+        path.chmod(0o600)
+        handler.setFormatter(logging.Formatter(_FORMAT))
+        self._files[name] = handler
+
+    def close_file(self, name: str) -> None:
+        handler = self._files.pop(name, None)
+        if handler is not None:
+            handler.close()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name = _current_workload.get()
+        handler = self._files.get(name) if name is not None else None
+        if handler is not None:
+            handler.handle(record)
+
+
+def workload_log_file(home: Path, name: str) -> Path:
+    return home / "logs" / f"{name}.log"

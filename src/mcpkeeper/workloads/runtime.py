@@ -1,0 +1,234 @@
+"""One workload, running: token monitor + proxy app + its own loopback HTTP server.
+
+Used by the daemon's manager (many in one loop, under a supervisor) and on its own by
+``mcpkeeper proxy URL`` in the foreground::
+
+    async with WorkloadRuntime(config, home=home) as rt:
+        print(rt.url)
+        await rt.wait_closed()
+
+Start order matters for the status file: the server is listening before the status
+says ``running``, and the first status is written *before* the monitor's task exists,
+so the monitor's own transitions (auth_retrying, unauthenticated, running again) can
+only come after it. A workload that needs no auth runs without a monitor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from mcpkeeper.auth.clock import Clock
+from mcpkeeper.auth.config import RetryConfig
+from mcpkeeper.auth.monitor import AuthState, MonitoredTokenSource, MonitorSnapshot
+from mcpkeeper.auth.token import Token
+from mcpkeeper.proxy.app import ProxyApp, create_proxy_app, local_url_for
+from mcpkeeper.state.status_store import StatusStore
+from mcpkeeper.state.statuses import WorkloadStatus
+from mcpkeeper.state.workload_store import WorkloadConfig
+from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
+from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context, workload_log_file
+from mcpkeeper.workloads.serving import LOOPBACK, InLoopServer, bind_loopback
+from mcpkeeper.workloads.status_gate import StatusGate
+
+__all__ = ["WorkloadRuntime", "local_url", "needs_auth"]
+
+log = logging.getLogger("mcpkeeper.workload")
+
+_INITIAL_STATUS = {
+    AuthState.FRESH: WorkloadStatus.RUNNING,
+    AuthState.RETRYING: WorkloadStatus.AUTH_RETRYING,
+    AuthState.DEAD: WorkloadStatus.UNAUTHENTICATED,
+}
+
+
+def needs_auth(config: WorkloadConfig) -> bool:
+    """Whether the workload injects a token (False: a remote that needs no auth).
+
+    ``WorkloadConfig`` has no explicit flag yet; a workload created with auth records
+    the issuer of its login, one created without has none.
+    """
+    explicit = getattr(config, "auth", None)
+    if isinstance(explicit, bool):
+        return explicit
+    return config.issuer is not None
+
+
+def local_url(config: WorkloadConfig) -> str | None:
+    """The URL MCP clients use for the workload: its loopback port and the remote's path."""
+    if config.port is None:
+        return None
+    return local_url_for(config.remote_url, f"http://{LOOPBACK}:{config.port}")
+
+
+class WorkloadRuntime:
+    """Runs one workload until :meth:`close`; see the module docstring."""
+
+    def __init__(
+        self,
+        config: WorkloadConfig,
+        *,
+        home: Path,
+        gate: StatusGate | None = None,
+        grants: GrantLoader | None = None,
+        retry_config: RetryConfig | None = None,
+        clock: Clock | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        if config.port is None:
+            raise ValueError(f"workload {config.name} has no port assigned")
+        self.config = config
+        self.home = home
+        self.gate = gate or StatusGate(StatusStore(home), config.name)
+        self._grants = grants or StoreGrantLoader(home)
+        self._retry_config = retry_config or RetryConfig.from_env()
+        self._clock = clock
+        self._http = http
+        self._monitor: MonitoredTokenSource | None = None
+        self._monitor_task: asyncio.Task[None] | None = None
+        self._app: ProxyApp | None = None
+        self._server: InLoopServer | None = None
+        self._no_login_reason: str | None = None
+        self._log_router = WorkloadLogRouter.install()
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def url(self) -> str:
+        url = local_url(self.config)
+        assert url is not None  # checked in __init__
+        return url
+
+    def snapshot(self) -> MonitorSnapshot | None:
+        """The monitor's view of the grant (no secrets), None for a workload without auth."""
+        return self._monitor.snapshot() if self._monitor is not None else None
+
+    async def start(self) -> None:
+        """Listen, then report the first status, then start the monitor.
+
+        Raises :class:`~mcpkeeper.workloads.serving.PortInUseError` if the port is taken.
+        """
+        with workload_context(self.name):
+            self._log_router.open_file(self.name, workload_log_file(self.home, self.name))
+            self.gate.set(WorkloadStatus.STARTING, f"starting the proxy on port {self.config.port}")
+            try:
+                await self._start()
+            except BaseException:
+                await self.close(status=None)
+                raise
+
+    async def _start(self) -> None:
+        assert self.config.port is not None
+        sock = bind_loopback(self.config.port)
+        if needs_auth(self.config):
+            grant = self._grants.load(self.name)
+            if grant.token is None and grant.reason:
+                self._no_login_reason = grant.reason
+            self._monitor = MonitoredTokenSource(
+                grant.token,
+                grant.refresher,
+                self.gate,
+                config=self._retry_config,
+                clock=self._clock,
+                probe=grant.probe,
+                name=self.name,
+            )
+        self._app = create_proxy_app(self.config.remote_url, self._monitor, http=self._http, name=self.name)
+        self._server = InLoopServer(self._app, sock, name=self.name, lifespan="off")
+        await self._server.start()
+        # No await from here to the task's creation: the first status is on disk before
+        # the monitor can report anything.
+        if self._monitor is None:
+            self.gate.set(WorkloadStatus.RUNNING, "proxying (no authentication)")
+        else:
+            snap = self._monitor.snapshot()
+            reason = self._no_login_reason or snap.reason or "token loaded; proxying"
+            self.gate.set(_INITIAL_STATUS[snap.state], reason)
+            self._monitor_task = asyncio.create_task(self._monitor.run(), name=f"monitor:{self.name}")
+        self.gate.open()
+        log.info("workload %s serving %s -> %s", self.name, self.url, self.config.remote_url)
+
+    def relogin(self, token: Token) -> None:
+        """A new login was stored: hand its token to the monitor (unauthenticated -> running)."""
+        if self._monitor is None:
+            return
+        with workload_context(self.name):
+            log.info("workload %s: new login loaded", self.name)
+            self._monitor.relogin(token)
+
+    def reload_credentials(self) -> bool:
+        """Re-read the stored login and hand it to the monitor; False when none is stored."""
+        if self._monitor is None:
+            return True
+        grant = self._grants.load(self.name)
+        if grant.token is None:
+            return False
+        self.relogin(grant.token)
+        return True
+
+    async def wait_closed(self) -> None:
+        """Return when the server or the monitor ended; raise what it died of.
+
+        Either ending while nobody asked is a crash for the supervisor to handle.
+        """
+        waiters: list[asyncio.Future[None]] = []
+        if self._server is not None:
+            waiters.append(asyncio.ensure_future(self._server.wait_closed()))
+        if self._monitor_task is not None:
+            waiters.append(asyncio.ensure_future(asyncio.shield(self._monitor_task)))
+        if not waiters:
+            return
+        try:
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        for finished in done:
+            finished.result()
+        if self._monitor_task is not None and self._monitor_task.done():
+            raise RuntimeError("the token monitor stopped")
+        raise RuntimeError("the proxy server stopped")
+
+    async def close(
+        self, status: WorkloadStatus | None = WorkloadStatus.STOPPED, reason: str = "stopped"
+    ) -> None:
+        """Stop the monitor (no status change) and the server; then record ``status``.
+
+        ``status=None`` writes nothing: the owner reports (a crash, a removal).
+        """
+        self.gate.seal()
+        if status is not None:
+            self.gate.set(WorkloadStatus.STOPPING, "stopping")
+        task, self._monitor_task = self._monitor_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})  # never raises: the caller's own cancellation still reaches it
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("workload %s: token monitor had failed: %s", self.name, task.exception())
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()
+        app, self._app = self._app, None
+        if app is not None:
+            await app.aclose()
+        if status is not None:
+            self.gate.set(status, reason)
+        with workload_context(self.name):
+            log.info("workload %s stopped", self.name)
+        self._log_router.close_file(self.name)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

@@ -1,0 +1,251 @@
+"""The daemon as a user meets it: a real process, its Unix socket, real MCP clients.
+
+Every test runs ``python -m mcpkeeper.daemon`` with ``MCPKEEPER_HOME`` in ``tmp_path``
+against the fixture authorization and MCP servers running in the test's loop; logins are
+put in the credential store with tokens minted by the fixture AS (no browser).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mcpkeeper.api.client import EXIT_ALREADY_RUNNING
+from mcpkeeper.api.paths import pid_path, socket_path
+from mcpkeeper.state.workload_store import WorkloadStore
+from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
+from tests.integration.daemon_support import (
+    FAST_TIMINGS,
+    DaemonProcess,
+    call_echo,
+    raw_post,
+    store_login,
+    stored_token,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"},
+    },
+}
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[tuple[FixtureAuthServer, FixtureMCPServer]]:
+    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
+        yield auth, mcp
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[DaemonProcess]:
+    process = DaemonProcess(tmp_path, FAST_TIMINGS)
+    try:
+        yield await process.start()
+    finally:
+        await process.close()
+
+
+async def test_a_workload_created_over_the_api_proxies_mcp_calls(
+    tmp_path: Path, daemon: DaemonProcess, servers: tuple[FixtureAuthServer, FixtureMCPServer]
+) -> None:
+    auth, mcp = servers
+    token = store_login(tmp_path, "notes", auth, mcp)
+
+    info = await daemon.client.create_workload("notes", mcp.url)
+
+    assert info["status"] == "running" and info["health"] == "healthy"
+    assert info["url"] == f"http://127.0.0.1:{info['port']}/mcp"
+    assert info["pid"] == daemon.pid
+    assert await call_echo(info["url"], "through the daemon") == "through the daemon"
+    assert mcp.saw_token(token.access_token)
+    # The control socket is private; the pid file names the daemon.
+    assert stat.S_IMODE(os.stat(socket_path(tmp_path)).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(socket_path(tmp_path).parent).st_mode) == 0o700
+    assert pid_path(tmp_path).read_text().strip() == str(daemon.pid)
+    # Detail: the monitor's view and the history, never a token.
+    detail = await daemon.client.get_workload("notes")
+    assert detail["auth"]["state"] == "fresh" and detail["auth"]["has_refresh_token"] is True
+    assert [h["status"] for h in detail["history"]] == ["starting", "running"]
+    text = json.dumps(detail) + json.dumps(await daemon.client.list_workloads())
+    assert token.access_token not in text and str(token.refresh_token) not in text
+    log_text = (tmp_path / "logs" / "notes.log").read_text()
+    assert "notes" in log_text and token.access_token not in log_text
+
+    assert await daemon.terminate() == 0
+    assert not socket_path(tmp_path).exists() and not pid_path(tmp_path).exists()
+    config = WorkloadStore(tmp_path).get("notes")
+    assert config is not None and config.desired_state == "running"  # restored by the next daemon
+
+
+async def test_waf_403_turns_auth_retrying_with_503_and_recovers_without_restart(
+    tmp_path: Path, daemon: DaemonProcess
+) -> None:
+    # 6 s tokens: handed out only while more than 5 s (the monitor's safety margin) remain,
+    # so within a second of minting every request needs a refresh.
+    async with FixtureAuthServer(access_token_lifetime=6.0) as auth, FixtureMCPServer(auth) as mcp:
+        store_login(tmp_path, "flaky", auth, mcp)
+        info = await daemon.client.create_workload("flaky", mcp.url)
+        url = info["url"]
+        assert await call_echo(url, "before") == "before"
+
+        await auth.set_fault("waf_html_403")
+        responses = []
+
+        async def client_sees_503() -> bool:
+            response = await raw_post(url, _INITIALIZE)
+            responses.append(response)
+            return response.status_code == 503
+
+        await wait_for(client_sees_503, timeout=8.0, interval=0.2, what="a 503 from the proxy")
+        refused = responses[-1]
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "error" in refused.json()
+        detail = await daemon.wait_status("flaky", "auth_retrying")
+        assert detail["health"] == "degraded"
+        assert "403" in detail["status_context"]
+        assert detail["auth"]["state"] == "retrying" and detail["auth"]["next_attempt_at"] is not None
+        with pytest.raises(Exception):  # noqa: B017 - the SDK raises its own error types
+            await call_echo(url, "during")
+
+        await auth.set_fault("ok")
+        detail = await daemon.wait_status("flaky", "running")
+        assert "recovered" in detail["status_context"]
+        assert await call_echo(url, "after") == "after"
+        statuses = [h["status"] for h in detail["history"]]
+        assert statuses == ["starting", "running", "auth_retrying", "running"]  # no restart
+        assert auth.counters.by_grant["authorization_code"] == 0
+        assert auth.counters.spent_token_reuse == 0
+
+
+async def test_daemon_restart_restores_every_workload_without_a_login(tmp_path: Path) -> None:
+    async with (
+        FixtureAuthServer() as auth,
+        FixtureMCPServer(auth) as mcp,
+        FixtureMCPServer(require_auth=False) as open_mcp,
+    ):
+        first = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
+        try:
+            store_login(tmp_path, "a", auth, mcp)
+            store_login(tmp_path, "b", auth, mcp)
+            urls = {}
+            for name in ("a", "b"):
+                urls[name] = (await first.client.create_workload(name, mcp.url))["url"]
+            urls["open"] = (await first.client.create_workload("open", open_mcp.url, auth=False))["url"]
+            await first.client.create_workload("parked", open_mcp.url, auth=False)
+            await first.client.stop_workload("parked")
+            assert await first.terminate() == 0
+        finally:
+            await first.close()
+
+        listed = {w["name"]: w["status"] for w in json.loads(_list_from_disk(tmp_path))}
+        assert listed == {"a": "stopped", "b": "stopped", "open": "stopped", "parked": "stopped"}
+
+        second = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
+        try:
+            for name in ("a", "b", "open"):
+                await second.wait_status(name, "running")
+            assert await second.status_of("parked") == "stopped"
+            for name, url in urls.items():
+                assert await call_echo(url, name) == name  # same ports as before the restart
+            assert (await second.client.get_workload("a"))["pid"] == second.pid
+        finally:
+            await second.close()
+        assert auth.counters.by_grant["authorization_code"] == 0  # no login, no browser
+
+
+def _list_from_disk(home: Path) -> str:
+    statuses = sorted((home / "statuses").glob("*.json"))
+    return json.dumps([{"name": p.stem, "status": json.loads(p.read_text())["status"]} for p in statuses])
+
+
+async def test_kill_9_during_a_refresh_then_restart_recovers_without_login(tmp_path: Path) -> None:
+    async with FixtureAuthServer(access_token_lifetime=6.0) as auth, FixtureMCPServer(auth) as mcp:
+        before = store_login(tmp_path, "w", auth, mcp)
+        first = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
+        try:
+            info = await first.client.create_workload("w", mcp.url)
+            await auth.set_fault("hang")
+
+            async def refresh_in_flight() -> bool:
+                # The request waits on the hung refresh; it only has to start one.
+                with contextlib.suppress(httpx.TimeoutException):
+                    await raw_post(info["url"], _INITIALIZE, timeout=0.5)
+                return auth.counters.by_grant["refresh_token"] >= 1
+
+            await wait_for(refresh_in_flight, timeout=8.0, interval=0.3, what="a refresh to hang")
+            await first.kill()
+        finally:
+            await first.close()
+        assert socket_path(tmp_path).exists()  # left behind by the killed daemon
+
+        await auth.set_fault("ok")
+        second = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
+        try:
+            await second.wait_status("w", "running")
+            assert await call_echo(info["url"], "recovered") == "recovered"
+            after = stored_token(tmp_path, "w")
+            assert after is not None and after.refresh_token != before.refresh_token  # rotated and saved
+        finally:
+            await second.close()
+        assert auth.counters.spent_token_reuse == 0
+        assert auth.counters.by_grant["authorization_code"] == 0
+
+
+async def test_two_clients_on_one_workload_cause_one_refresh_per_rotation(
+    tmp_path: Path, daemon: DaemonProcess
+) -> None:
+    async with FixtureAuthServer(access_token_lifetime=6.5) as auth, FixtureMCPServer(auth) as mcp:
+        store_login(tmp_path, "shared", auth, mcp)
+        url = (await daemon.client.create_workload("shared", mcp.url))["url"]
+        calls = 0
+
+        async def client(tag: str) -> None:
+            nonlocal calls
+            deadline = time.monotonic() + 4.5
+            while time.monotonic() < deadline:
+                assert await call_echo(url, tag) == tag
+                calls += 1
+
+        await asyncio.gather(client("one"), client("two"))
+
+        refreshes = auth.counters.by_grant["refresh_token"]
+        assert calls >= 4
+        assert refreshes >= 2  # tokens rotated during the run
+        # One refresh per rotation: every refresh produced exactly one token the server saw.
+        assert mcp.seen_token_count == refreshes + 1
+        assert auth.counters.spent_token_reuse == 0
+        assert auth.counters.by_outcome["ok"] == refreshes  # every refresh succeeded, none wasted
+
+
+async def test_a_second_daemon_on_the_same_home_refuses_to_start(
+    tmp_path: Path, daemon: DaemonProcess
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mcpkeeper.daemon"],
+        env=daemon.env,
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == EXIT_ALREADY_RUNNING
+    assert f"pid {daemon.pid}" in result.stderr.decode()
+    assert await daemon.client.ping()  # the first one is unharmed
