@@ -61,40 +61,46 @@ async def authorize(
     return parse_qs(location.query)
 
 
+async def exchange(
+    http: httpx.AsyncClient,
+    auth: FixtureAuthServer,
+    client_id: str,
+    code: str,
+    verifier: str,
+    redirect_uri: str = REDIRECT,
+) -> httpx.Response:
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+        "client_id": client_id,
+    }
+    return await http.post(auth.token_endpoint, data=form)
+
+
 async def login(
     http: httpx.AsyncClient, auth: FixtureAuthServer, client_id: str, **token_extra: str
 ) -> dict[str, Any]:
     """The whole authorization-code flow with PKCE; returns the token response."""
     verifier, challenge = pkce_pair()
     query = await authorize(http, auth, client_id, code_challenge=challenge, **token_extra)
-    response = await http.post(
-        auth.token_endpoint,
-        data={
-            "grant_type": "authorization_code",
-            "code": query["code"][0],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-            "client_id": client_id,
-        },
-    )
+    response = await exchange(http, auth, client_id, query["code"][0], verifier)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
 async def refresh(
-    http: httpx.AsyncClient, auth: FixtureAuthServer, client_id: str, token: str
+    http: httpx.AsyncClient,
+    auth: FixtureAuthServer,
+    client_id: str,
+    token: str,
+    *,
+    timeout: float = 5.0,
+    **extra: str,
 ) -> httpx.Response:
-    return await http.post(
-        auth.token_endpoint,
-        data={"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id},
-    )
-
-
-async def refresh_with_timeout(
-    http: httpx.AsyncClient, auth: FixtureAuthServer, token: str, *, timeout: float
-) -> httpx.Response:
-    form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": "cli"}
+    form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id, **extra}
     return await http.post(auth.token_endpoint, data=form, timeout=timeout)
 
 
@@ -199,14 +205,7 @@ async def test_full_authorization_code_flow_with_pkce(
     assert query["iss"] == [auth.issuer]
     code = query["code"][0]
 
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT,
-        "code_verifier": verifier,
-        "client_id": client.client_id,
-    }
-    response = await http.post(auth.token_endpoint, data=form)
+    response = await exchange(http, auth, client.client_id, code, verifier)
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
     token = response.json()
@@ -219,7 +218,7 @@ async def test_full_authorization_code_flow_with_pkce(
     assert claims["aud"] == "http://r.example/mcp"
     assert claims["client_id"] == client.client_id
 
-    reused = await http.post(auth.token_endpoint, data=form)  # codes are single-use
+    reused = await exchange(http, auth, client.client_id, code, verifier)  # codes are single-use
     assert reused.status_code == 400
     assert reused.json()["error"] == "invalid_grant"
     assert auth.counters.by_grant["authorization_code"] == 2
@@ -231,16 +230,7 @@ async def test_wrong_pkce_verifier_is_rejected(auth: FixtureAuthServer, http: ht
     _, challenge = pkce_pair()
     other_verifier, _ = pkce_pair()
     query = await authorize(http, auth, client.client_id, code_challenge=challenge)
-    response = await http.post(
-        auth.token_endpoint,
-        data={
-            "grant_type": "authorization_code",
-            "code": query["code"][0],
-            "redirect_uri": REDIRECT,
-            "code_verifier": other_verifier,
-            "client_id": client.client_id,
-        },
-    )
+    response = await exchange(http, auth, client.client_id, query["code"][0], other_verifier)
     assert response.status_code == 400
     assert response.json() == {"error": "invalid_grant", "error_description": "PKCE verification failed"}
 
@@ -256,16 +246,7 @@ async def test_code_exchange_checks_redirect_uri_and_client(
         (client.client_id, "http://127.0.0.1:8765/other"),
     ):
         query = await authorize(http, auth, client.client_id, code_challenge=challenge)
-        response = await http.post(
-            auth.token_endpoint,
-            data={
-                "grant_type": "authorization_code",
-                "code": query["code"][0],
-                "redirect_uri": redirect,
-                "code_verifier": verifier,
-                "client_id": client_id,
-            },
-        )
+        response = await exchange(http, auth, client_id, query["code"][0], verifier, redirect)
         assert response.status_code == 400
         assert response.json()["error"] == "invalid_grant"
 
@@ -382,15 +363,7 @@ async def test_refresh_keeps_resource_and_may_narrow_scope(
     auth: FixtureAuthServer, http: httpx.AsyncClient
 ) -> None:
     minted = auth.mint("cli", scope="mcp offline_access", resource="http://r.example/mcp")
-    narrowed = await http.post(
-        auth.token_endpoint,
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": minted["refresh_token"],
-            "client_id": "cli",
-            "scope": "mcp",
-        },
-    )
+    narrowed = await refresh(http, auth, "cli", minted["refresh_token"], scope="mcp")
     assert narrowed.status_code == 200
     body = narrowed.json()
     assert body["scope"] == "mcp"
@@ -398,25 +371,11 @@ async def test_refresh_keeps_resource_and_may_narrow_scope(
     claims = auth.verify_access_token(body["access_token"])
     assert claims is not None and claims["aud"] == "http://r.example/mcp"
 
-    widened = await http.post(
-        auth.token_endpoint,
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": body["refresh_token"],
-            "client_id": "cli",
-            "scope": "mcp offline_access",
-        },
-    )
+    widened = await refresh(http, auth, "cli", body["refresh_token"], scope="mcp offline_access")
     assert widened.status_code == 400
     assert widened.json()["error"] == "invalid_scope"
-    other_resource = await http.post(
-        auth.token_endpoint,
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": body["refresh_token"],
-            "client_id": "cli",
-            "resource": "http://other.example/mcp",
-        },
+    other_resource = await refresh(
+        http, auth, "cli", body["refresh_token"], resource="http://other.example/mcp"
     )
     assert other_resource.json()["error"] == "invalid_target"
 
@@ -433,14 +392,8 @@ async def test_confidential_client_authenticates_by_basic_or_post(
         auth=(client.client_id, client.client_secret),
     )
     assert basic.status_code == 200
-    wrong_secret = await http.post(
-        auth.token_endpoint,
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": basic.json()["refresh_token"],
-            "client_id": client.client_id,
-            "client_secret": "wrong",
-        },
+    wrong_secret = await refresh(
+        http, auth, client.client_id, basic.json()["refresh_token"], client_secret="wrong"
     )
     assert wrong_secret.status_code == 401
     assert wrong_secret.json()["error"] == "invalid_client"
@@ -574,7 +527,7 @@ async def test_fault_hang_times_out_the_client_and_is_released_by_a_change(
     minted = auth.mint("cli")
     await auth.set_fault("hang")
     with pytest.raises(httpx.ReadTimeout):
-        await refresh_with_timeout(http, auth, minted["refresh_token"], timeout=0.3)
+        await refresh(http, auth, "cli", minted["refresh_token"], timeout=0.3)
     pending = asyncio.create_task(refresh(http, auth, "cli", minted["refresh_token"]))
     async with asyncio.timeout(5):
         while auth.counters.total < 2:
@@ -586,7 +539,7 @@ async def test_fault_hang_times_out_the_client_and_is_released_by_a_change(
     # Straight after giving up, before the server can even notice the client left.
     with pytest.raises(httpx.ReadTimeout):
         await auth.set_fault("hang")
-        await refresh_with_timeout(http, auth, minted["refresh_token"], timeout=0.2)
+        await refresh(http, auth, "cli", minted["refresh_token"], timeout=0.2)
     await auth.set_fault("ok")
     assert (await refresh(http, auth, "cli", minted["refresh_token"])).status_code == 200
     assert auth.counters.by_fault == {"hang": 3, "ok": 1}

@@ -15,19 +15,20 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
-    process = await asyncio.create_subprocess_exec(
+async def spawn(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "mcpkeeper.testing",
-        "serve",
-        "--json",
-        "--token-lifetime",
-        "120",
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
+    process = await spawn("serve", "--json", "--token-lifetime", "120")
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), timeout=20)
@@ -98,16 +99,7 @@ async def test_refused_over_the_control_port_and_back(
 
 
 async def test_bad_arguments_exit_with_a_usage_error() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mcpkeeper.testing",
-        "serve",
-        "--token-lifetime",
-        "-5",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn("serve", "--token-lifetime", "-5")
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
     assert process.returncode == 2
     assert stdout == b""
