@@ -380,6 +380,8 @@ class MonitoredTokenSource:
                 # the capped interval, the last time right at expiry. Clients see nothing,
                 # so neither does the status (DESIGN §3: invisible while a valid token remains).
                 delay = min(max(delay, self._cfg.max_retry_interval), left)
+                if failure.retry_after is not None:
+                    delay = max(delay, failure.retry_after)  # the server's word beats our schedule
             log.info(
                 "%s: token refresh failed (%s); retry %d in %s",
                 self._name,
