@@ -578,6 +578,9 @@ async def test_counters_record_times_and_reset(http: httpx.AsyncClient) -> None:
         assert auth.counters.request_times == [start, start + 3600]
         assert auth.counters.requests_between(start, start + 3600) == 1
         assert auth.counters.to_dict()["by_fault"] == {"server_error_500": 2}
+        held = auth.counters
         auth.reset_counters()
-        assert auth.counters.total == 0
-        assert auth.counters.to_dict()["request_times"] == []
+        assert held is auth.counters  # reset in place: a held reference stays live
+        assert held.total == 0
+        assert held.to_dict()["request_times"] == []
+        assert held.to_dict()["by_fault"] == {}

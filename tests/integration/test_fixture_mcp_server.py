@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlsplit
@@ -224,3 +225,15 @@ async def test_the_sdk_oauth_client_logs_in_end_to_end(
     assert claims["aud"] == upstream.url  # the SDK sent RFC 8707 resource
     assert auth.counters.by_outcome == {"ok": 1}
     assert upstream.saw_token(storage.tokens.access_token)
+
+
+async def test_building_the_server_leaves_the_hosts_logging_alone(auth: FixtureAuthServer) -> None:
+    root = logging.getLogger()
+    saved = (root.level, root.handlers[:])
+    root.handlers.clear()  # an unconfigured host, where logging.basicConfig() would act
+    try:
+        async with FixtureMCPServer(auth):
+            assert root.handlers == []
+            assert root.level == saved[0]
+    finally:
+        root.handlers[:] = saved[1]

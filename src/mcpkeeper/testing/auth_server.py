@@ -193,7 +193,7 @@ class FixtureAuthServer:
         self._authorize_mode = mode
 
     def reset_counters(self) -> None:
-        self.counters = TokenCounters()
+        self.counters.reset()
 
     # -- helpers for tests -----------------------------------------------------------------
 

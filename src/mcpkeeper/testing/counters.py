@@ -29,6 +29,15 @@ class TokenCounters:
     #: Wall-clock time (the server's clock) of each request, in arrival order.
     request_times: list[float] = field(default_factory=list)
 
+    def reset(self) -> None:
+        """Back to zero in place, so references held by a test or benchmark stay live."""
+        self.total = 0
+        self.by_grant.clear()
+        self.by_outcome.clear()
+        self.by_fault.clear()
+        self.spent_token_reuse = 0
+        self.request_times.clear()
+
     def record_request(self, grant_type: str, fault: str, when: float) -> None:
         self.total += 1
         self.by_grant[grant_type] += 1

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mcp.server.auth.provider import AccessToken
@@ -220,6 +221,12 @@ class FixtureMCPServer:
     # -- the SDK server --------------------------------------------------------------------
 
     def _build_server(self) -> MCPServer[Any]:
+        with _root_logging_untouched():
+            server = self._new_sdk_server()
+        self._add_tools(server)
+        return server
+
+    def _new_sdk_server(self) -> MCPServer[Any]:
         if self.auth is None:
             server: MCPServer[Any] = MCPServer("mcpkeeper-fixture", log_level="WARNING")
         else:
@@ -240,7 +247,6 @@ class FixtureMCPServer:
                 ),
             )
             server.custom_route(_PRM_ROOT, methods=["GET"])(self._root_resource_metadata)
-        self._add_tools(server)
         return server
 
     async def _root_resource_metadata(self, request: Request) -> Response:
@@ -274,6 +280,18 @@ class FixtureMCPServer:
             duration = min(max(0.0, seconds), MAX_SLOW_SECONDS)
             await asyncio.sleep(duration)
             return f"slept {duration:g}s"
+
+
+@contextlib.contextmanager
+def _root_logging_untouched() -> Iterator[None]:
+    """``MCPServer()`` calls ``logging.basicConfig``; a fixture must not reconfigure its host's logging."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
