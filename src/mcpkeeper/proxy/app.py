@@ -1,0 +1,307 @@
+"""The reverse proxy in front of one remote MCP server, injecting the workload's token.
+
+URL mapping: the local URL keeps the remote's path and query. A request to
+``http://127.0.0.1:PORT/<path>?<query>`` goes to ``<upstream origin>/<path>?<query>``; the
+path of ``upstream_url`` itself is not prepended (it only tells the user which local URL
+to hand to clients: :func:`local_url_for`). So ``/mcp`` locally is ``/mcp`` remotely, and
+the older HTTP+SSE transport's ``/sse`` + ``/messages/`` pair works unchanged. When the app
+is mounted under a prefix (ASGI ``root_path``), the prefix is removed before forwarding.
+
+Per request (the hot path, so plain ASGI and no framework):
+
+1. read the body: kept when small enough to replay (:mod:`._body`), else streamed up;
+2. ``await provider.token()``; a :class:`TokenUnavailableError` becomes ``503`` with
+   ``Retry-After`` (:mod:`._replies`), never ``401``;
+3. forward with the client's end-to-end headers, the client's ``Authorization`` replaced by
+   ours (:mod:`._headers`), redirects *not* followed, so the token never leaves the
+   upstream origin (DESIGN §7);
+4. on ``401``: ``force_refresh(the token we sent)`` once and replay once if the body is
+   replayable; a second 401 is a 503;
+5. stream the response down as it arrives (SSE included), rewriting upstream-origin URLs in
+   ``Location`` and in the legacy ``endpoint`` event to the local origin (:mod:`._rewrite`).
+
+A client that disconnects cancels the upstream request, also while a stream idles.
+Tokens are never logged: log lines carry the method, the path and the status only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import httpx
+from starlette.types import Message, Receive, Scope, Send
+
+from mcpkeeper.auth.errors import TokenUnavailableError
+from mcpkeeper.auth.protocols import TokenProvider
+from mcpkeeper.auth.token import Token
+from mcpkeeper.proxy._body import DEFAULT_REPLAY_LIMIT, ClientDisconnected, RequestBody, read_request_body
+from mcpkeeper.proxy._headers import RawHeaders, downstream_headers, header_value, upstream_headers
+from mcpkeeper.proxy._replies import LocalReply, reply_for_token_error
+from mcpkeeper.proxy._rewrite import Origin, UrlRewriter, rewrite_endpoint_event
+
+__all__ = ["ProxyApp", "create_proxy_app", "create_upstream_client", "local_url_for"]
+
+log = logging.getLogger(__name__)
+
+#: Connect fails fast; reads never time out, because an SSE stream may idle for hours and
+#: a tool call may legitimately run long (the client decides when to give up).
+UPSTREAM_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=60.0, pool=10.0)
+#: Each open SSE stream holds a connection, so the ceiling is generous.
+UPSTREAM_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=64, keepalive_expiry=30.0)
+
+
+def create_upstream_client() -> httpx.AsyncClient:
+    """The HTTP client for upstream requests; one may be shared by every workload."""
+    return httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT, limits=UPSTREAM_LIMITS, follow_redirects=False)
+
+
+def local_url_for(upstream_url: str, local_origin: str) -> str:
+    """The URL clients use locally for ``upstream_url``: the local origin, the remote path and query."""
+    remote = urlsplit(upstream_url)
+    local = urlsplit(local_origin)
+    return urlunsplit((local.scheme, local.netloc, remote.path or "/", remote.query, ""))
+
+
+def create_proxy_app(
+    upstream_url: str,
+    provider: TokenProvider | None,
+    *,
+    http: httpx.AsyncClient | None = None,
+    name: str = "",
+    replay_limit: int = DEFAULT_REPLAY_LIMIT,
+) -> ProxyApp:
+    """An ASGI app forwarding every request to ``upstream_url``'s origin with a fresh token.
+
+    ``provider=None`` forwards without a token (a server that needs none). ``http`` is a
+    shared client the caller owns; without it the app creates one and closes it on ASGI
+    lifespan shutdown or :meth:`ProxyApp.aclose`. ``name`` is the workload's, used in
+    messages ("run `mcpkeeper login NAME`") and log lines.
+    """
+    return ProxyApp(upstream_url, provider, http=http, name=name, replay_limit=replay_limit)
+
+
+class ProxyApp:
+    """See the module docstring; built by :func:`create_proxy_app`."""
+
+    def __init__(
+        self,
+        upstream_url: str,
+        provider: TokenProvider | None,
+        *,
+        http: httpx.AsyncClient | None = None,
+        name: str = "",
+        replay_limit: int = DEFAULT_REPLAY_LIMIT,
+    ) -> None:
+        origin = Origin.of(upstream_url)
+        if origin is None:
+            raise ValueError(f"upstream URL must be an absolute http(s) URL, got {upstream_url!r}")
+        self.upstream_url = upstream_url
+        self.name = name
+        self._origin = origin
+        self._base = httpx.URL(str(origin))
+        self._provider = provider
+        self._owns_http = http is None
+        self._http = http if http is not None else create_upstream_client()
+        self._replay_limit = replay_limit
+        self._who = f"workload {name!r}" if name else "the upstream"
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this app created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._handle(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1003, "reason": "MCP does not use WebSockets"})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self._owns_http and self._http.is_closed:
+                    self._http = create_upstream_client()  # served again after a shutdown
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        try:
+            body = await read_request_body(scope["headers"], receive, self._replay_limit)
+        except ClientDisconnected:
+            return
+        status: int | str = "cancelled"
+        try:
+            with anyio.CancelScope() as cancel_scope:
+                watcher = asyncio.create_task(_cancel_on_disconnect(receive, body, cancel_scope))
+                try:
+                    status = await self._forward(scope, body, send)
+                finally:
+                    watcher.cancel()
+        except ClientDisconnected:
+            pass
+        finally:
+            await body.aclose()
+            if log.isEnabledFor(logging.DEBUG):
+                elapsed = (time.perf_counter() - started) * 1000
+                log.debug(
+                    "%s %s %s -> %s in %.1f ms", self.name, scope["method"], scope["path"], status, elapsed
+                )
+
+    async def _forward(self, scope: Scope, body: RequestBody, send: Send) -> int:
+        method: str = scope["method"]
+        token: Token | None = None
+        if self._provider is not None:
+            try:
+                token = await self._provider.token()
+            except TokenUnavailableError as exc:
+                return await self._reply(send, method, body, reply_for_token_error(exc, self.name))
+        outcome = await self._open(scope, body, token)
+        if isinstance(outcome, httpx.Response) and outcome.status_code == 401:
+            outcome = await self._after_401(scope, body, token, outcome)
+        if isinstance(outcome, LocalReply):
+            return await self._reply(send, method, body, outcome)
+        await self._relay(scope, outcome, send)
+        return outcome.status_code
+
+    async def _open(
+        self, scope: Scope, body: RequestBody, token: Token | None
+    ) -> httpx.Response | LocalReply:
+        """Send the request upstream and return once its response headers arrived."""
+        request = self._http.build_request(
+            scope["method"],
+            self._target(scope),
+            headers=upstream_headers(scope["headers"], token.access_token if token is not None else None),
+            content=body.content(),
+        )
+        try:
+            return await self._http.send(request, stream=True, follow_redirects=False)
+        except httpx.TimeoutException as exc:
+            return LocalReply(
+                504, "upstream_timeout", f"{self._who}: {self._origin} timed out ({type(exc).__name__})"
+            )
+        except httpx.TransportError as exc:
+            detail = str(exc) or type(exc).__name__
+            return LocalReply(
+                502, "upstream_unreachable", f"{self._who}: cannot reach {self._origin}: {detail}"
+            )
+
+    async def _after_401(
+        self, scope: Scope, body: RequestBody, sent: Token | None, rejected: httpx.Response
+    ) -> httpx.Response | LocalReply:
+        """The upstream refused a token we believed valid: refresh once, replay once."""
+        await rejected.aclose()
+        if sent is None or self._provider is None:
+            return LocalReply(
+                503,
+                "upstream_unauthorized",
+                f"{self._who} requires authorization but has no login; "
+                f"run `mcpkeeper login {self.name or 'NAME'}`",
+            )
+        log.info("%s: upstream answered 401 to a token believed valid; forcing a refresh", self._who)
+        try:
+            fresh = await self._provider.force_refresh(sent)
+        except TokenUnavailableError as exc:
+            return reply_for_token_error(exc, self.name)
+        if not body.replayable:
+            return LocalReply(
+                503,
+                "token_refreshed",
+                f"{self._who} rejected the token, which has now been refreshed; retry the request",
+                retry_after=0,
+            )
+        again = await self._open(scope, body, fresh)
+        if isinstance(again, httpx.Response) and again.status_code == 401:
+            await again.aclose()
+            return LocalReply(
+                503,
+                "upstream_unauthorized",
+                f"{self._who} rejected a freshly refreshed token (HTTP 401); if this persists, "
+                f"run `mcpkeeper login {self.name or 'NAME'}`",
+            )
+        return again
+
+    def _target(self, scope: Scope) -> httpx.URL:
+        path: bytes = scope.get("raw_path") or scope["path"].encode()
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root.encode()):
+            path = path[len(root.encode()) :] or b"/"
+        query: bytes = scope.get("query_string", b"")
+        return self._base.copy_with(raw_path=path + b"?" + query if query else path)
+
+    def _rewriter(self, scope: Scope) -> UrlRewriter:
+        host = header_value(scope["headers"], b"host")
+        if host is not None:
+            netloc = host.decode("latin-1")
+        else:
+            server_host, server_port = scope.get("server") or ("127.0.0.1", 80)
+            netloc = f"{server_host}:{server_port}"
+        root: str = scope.get("root_path", "")
+        return UrlRewriter(self._origin, f"{scope['scheme']}://{netloc}{root}", root)
+
+    async def _relay(self, scope: Scope, response: httpx.Response, send: Send) -> None:
+        """Stream ``response`` to the client chunk by chunk, as the upstream sends it."""
+        headers = downstream_headers(response.headers.raw)
+        chunks: AsyncIterator[bytes] = response.aiter_raw()
+        if 300 <= response.status_code < 400:
+            headers = self._rewrite_location(scope, headers)
+        elif scope["method"] == "GET" and _is_event_stream(headers):
+            chunks = rewrite_endpoint_event(chunks, self._rewriter(scope))
+            headers = [(key, value) for key, value in headers if key != b"content-length"]
+        try:
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except httpx.HTTPError as exc:
+            # Too late for a status: leave the response incomplete so the client sees a
+            # broken stream rather than a truncated body that looks whole.
+            log.warning("%s: upstream response broke off: %s", self._who, type(exc).__name__)
+            return
+        finally:
+            await response.aclose()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _rewrite_location(self, scope: Scope, headers: RawHeaders) -> RawHeaders:
+        rewriter = self._rewriter(scope)
+        return [
+            (
+                key,
+                rewriter.rewrite(value.decode("latin-1")).encode("latin-1") if key == b"location" else value,
+            )
+            for key, value in headers
+        ]
+
+    async def _reply(self, send: Send, method: str, body: RequestBody, reply: LocalReply) -> int:
+        if reply.status >= 500:
+            log.info("%s: answering %d (%s): %s", self._who, reply.status, reply.kind, reply.message)
+        headers, payload = reply.render(method, body.buffered)
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload, "more_body": False})
+        return reply.status
+
+
+def _is_event_stream(headers: RawHeaders) -> bool:
+    value = header_value(headers, b"content-type")
+    return value is not None and value.lstrip().lower().startswith(b"text/event-stream")
+
+
+async def _cancel_on_disconnect(receive: Receive, body: RequestBody, scope: anyio.CancelScope) -> None:
+    """Cancel the exchange when the client goes away (also while a stream idles)."""
+    await body.done.wait()
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return

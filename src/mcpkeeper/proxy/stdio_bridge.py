@@ -1,0 +1,202 @@
+"""Bridge newline-delimited JSON-RPC on stdin/stdout to a streamable-HTTP MCP endpoint.
+
+This is what ``mcpkeeper connect NAME`` and ``mcpkeeper proxy URL --stdio`` run for
+clients that spawn a command instead of speaking HTTP (Claude Desktop style). The URL is
+the local proxy's, so the bridge itself never holds a token.
+
+Both sides are the official MCP SDK's transports, used as raw message pipes: the stdio
+*server* transport reads and writes the client's lines, the streamable-HTTP *client*
+transport does the HTTP part (POST per message, JSON or SSE answers, ``Mcp-Session-Id``,
+the GET stream for server-initiated messages, resumption, session DELETE on exit). What a
+client session would normally add, the per-message headers, comes from
+:class:`~mcpkeeper.proxy._bridge_headers.HeaderStamper`.
+
+When the proxy answers ``503`` (no token right now), its body is a JSON-RPC error with
+``retry_after`` in ``data``, which the SDK transport hands back for that request: the
+client sees an error for one call and the bridge keeps running. When the proxy cannot be
+reached at all (the daemon restarting), the failed POST is answered the same way instead
+of tearing the bridge down.
+
+Run it directly with ``python -m mcpkeeper.proxy.stdio_bridge URL [-H 'Name: value']``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import anyio
+import httpx2
+from mcp.client._transport import ReadStream, WriteStream
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import ClientMessageMetadata, SessionMessage
+from mcp_types import JSONRPCError, JSONRPCRequest, JSONRPCResponse, RequestId
+
+from mcpkeeper.proxy._bridge_headers import HeaderStamper
+from mcpkeeper.proxy._replies import LocalReply
+
+__all__ = ["main", "run_stdio_bridge"]
+
+log = logging.getLogger(__name__)
+
+#: After stdin closes, answers still in flight get this long to arrive before the bridge exits.
+DRAIN_TIMEOUT = 10.0
+#: Loopback to our own proxy: connecting is instant or impossible. No read timeout: a tool
+#: call may run long and an SSE stream may idle; the client decides when to give up.
+_TIMEOUT = httpx2.Timeout(10.0, read=None)
+
+
+async def run_stdio_bridge(
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    stdin: anyio.AsyncFile[str] | None = None,
+    stdout: anyio.AsyncFile[str] | None = None,
+) -> None:
+    """Relay messages between stdin/stdout and ``url`` until stdin closes.
+
+    ``headers`` are sent with every HTTP request (never an upstream token: the proxy
+    injects that). ``stdin``/``stdout`` default to the process's own.
+    """
+    transport = _UnreachableAsReply(httpx2.AsyncHTTPTransport(), url)
+    async with (
+        httpx2.AsyncClient(headers=headers or {}, timeout=_TIMEOUT, transport=transport) as http,
+        stdio_server(stdin, stdout) as (from_client, to_client),
+        streamable_http_client(url, http_client=http) as (from_server, to_server),
+    ):
+        pipe = _Pipe(HeaderStamper())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pipe.server_to_client, from_server, to_client)
+            await pipe.client_to_server(from_client, to_server)
+            with anyio.move_on_after(DRAIN_TIMEOUT):
+                await pipe.drained()
+            tg.cancel_scope.cancel()
+        await to_client.aclose()
+
+
+class _Pipe:
+    """Both relay directions of one session, and the requests still waiting for an answer."""
+
+    def __init__(self, stamper: HeaderStamper) -> None:
+        self._stamper = stamper
+        self._pending: set[RequestId] = set()
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    async def client_to_server(
+        self,
+        from_client: ReadStream[SessionMessage | Exception],
+        to_server: WriteStream[SessionMessage],
+    ) -> None:
+        async for item in from_client:
+            if isinstance(item, Exception):
+                log.warning("ignoring a line on stdin that is not a JSON-RPC message: %s", item)
+                continue
+            message = item.message
+            if isinstance(message, JSONRPCRequest):
+                self._pending.add(message.id)
+                self._idle = anyio.Event()
+            headers = self._stamper.outbound(message)
+            metadata = ClientMessageMetadata(headers=headers) if headers else None
+            await to_server.send(SessionMessage(message, metadata=metadata))
+
+    async def server_to_client(
+        self,
+        from_server: ReadStream[SessionMessage | Exception],
+        to_client: WriteStream[SessionMessage],
+    ) -> None:
+        async for item in from_server:
+            if isinstance(item, Exception):
+                log.warning("dropping a message from the server that could not be read: %s", item)
+                continue
+            message = item.message
+            self._stamper.inbound(message)
+            await to_client.send(SessionMessage(message))
+            if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
+                self._stamper.forget(message.id)
+                self._answered(message.id)
+
+    def _answered(self, request_id: RequestId) -> None:
+        self._pending.discard(request_id)
+        if not self._pending:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        """Return once every request sent so far has had its answer relayed."""
+        while self._pending:
+            await self._idle.wait()
+
+
+class _UnreachableAsReply(httpx2.AsyncBaseTransport):
+    """Answer a POST the proxy never received with a JSON-RPC error, as the proxy would.
+
+    Left alone, the SDK transport lets a connection error escape the task that sent the
+    POST, which ends the whole session; a daemon restart must cost the client one failed
+    call, not its server. GET and DELETE errors pass through: the SDK already retries the
+    GET stream and tolerates a failed DELETE.
+    """
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, url: str) -> None:
+        self._inner = inner
+        self._url = url
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            return await self._inner.handle_async_request(request)
+        except httpx2.TransportError as exc:
+            if request.method != "POST":
+                raise
+            reply = LocalReply(
+                502,
+                "proxy_unreachable",
+                f"cannot reach the mcpkeeper proxy at {self._url} ({type(exc).__name__}); "
+                "is the daemon running?",
+            )
+            headers, body = reply.render("POST", request.content)
+            return httpx2.Response(reply.status, headers=headers, content=body, request=request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m mcpkeeper.proxy.stdio_bridge",
+        description="Bridge MCP stdio (newline-delimited JSON-RPC) to a streamable-HTTP MCP URL.",
+    )
+    parser.add_argument("url", help="streamable-HTTP MCP endpoint, e.g. http://127.0.0.1:PORT/mcp")
+    parser.add_argument(
+        "-H", "--header", action="append", default=[], metavar="'NAME: VALUE'", help="extra HTTP header"
+    )
+    return parser.parse_args(argv)
+
+
+def _parse_headers(raw: Sequence[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for item in raw:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise SystemExit(f"error: header must look like 'Name: value', got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for ``python -m mcpkeeper.proxy.stdio_bridge``; logs go to stderr."""
+    args = _parse_args(argv)
+    headers = _parse_headers(args.header)
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        anyio.run(lambda: run_stdio_bridge(args.url, headers=headers))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
