@@ -1,0 +1,33 @@
+"""Arguments and options shared by several commands, declared once so they read the same."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.state.names import validate_name
+
+__all__ = ["CallbackPortOpt", "WorkloadNameArg", "checked_name"]
+
+WorkloadNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Workload name (see `mcpkeeper list`).")]
+
+CallbackPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--callback-port",
+        min=1,
+        max=65535,
+        help="Fixed local port for the OAuth redirect (default: a free port); "
+        "for authorization servers that only accept a registered redirect URI.",
+    ),
+]
+
+
+def checked_name(name: str) -> str:
+    """``name`` if it is a valid workload name, else a one-line usage error."""
+    try:
+        return validate_name(name)
+    except ValueError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None

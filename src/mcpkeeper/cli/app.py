@@ -1,0 +1,147 @@
+"""The ``mcpkeeper`` command: global options, command registration and the error boundary.
+
+Start-up cost matters (``mcpkeeper list`` is typed often and scripted in loops), so this
+module and every command module import only light things at module level; HTTP clients,
+servers and the MCP SDK are imported inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# The click that typer vendors; its exception types are how usage errors reach us.
+from typer._click.exceptions import ClickException, UsageError
+
+from mcpkeeper import __version__
+from mcpkeeper.cli import (
+    connect_cmd,
+    lifecycle_cmd,
+    list_cmd,
+    login_wrapper,
+    logs_cmd,
+    proxy_cmd,
+    run_cmd,
+    serve_cmd,
+    status_cmd,
+)
+from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.failures import describe_failure
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="mcpkeeper",
+    help="Keeps OAuth-protected remote MCP servers usable from MCP clients, through every transient outage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class _Settings:
+    """Global flags, read by the error boundary after the command has run (or failed)."""
+
+    debug = False
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"mcpkeeper {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Verbose logs and full tracebacks on errors.")
+    ] = False,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar="MCPKEEPER_HOME",
+            file_okay=False,
+            help="State directory (workloads, statuses, secrets, logs).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Keeps OAuth-protected remote MCP servers usable from MCP clients."""
+    _Settings.debug = debug
+    if home is not None:
+        # Through the environment so that a daemon we spawn uses the same home.
+        os.environ["MCPKEEPER_HOME"] = str(home.expanduser().resolve())
+    if ctx.invoked_subcommand != "serve":  # the daemon sets up its own logging
+        _configure_logging(debug)
+
+
+def _configure_logging(debug: bool) -> None:
+    """Errors to stderr; warnings would repeat what the commands already say. --debug shows all."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG if debug else logging.ERROR)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if debug:
+        root.setLevel(logging.DEBUG)
+
+
+app.command("run")(run_cmd.run)
+app.command("list")(list_cmd.list_workloads)
+app.command("status")(status_cmd.status)
+app.command("login")(login_wrapper.login)
+app.command("stop")(lifecycle_cmd.stop)
+app.command("start")(lifecycle_cmd.start)
+app.command("restart")(lifecycle_cmd.restart)
+app.command("rm")(lifecycle_cmd.remove)
+app.command("logs")(logs_cmd.logs)
+app.command("connect")(connect_cmd.connect)
+app.command("proxy")(proxy_cmd.proxy)
+app.command("serve")(serve_cmd.serve)
+app.command("shutdown")(lifecycle_cmd.stop_daemon)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: run the CLI and exit with its status."""
+    sys.exit(run_cli(argv))
+
+
+def run_cli(argv: Sequence[str] | None = None) -> int:
+    """Run one command line and return its exit status; every failure becomes one stderr line."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _Settings.debug = "--debug" in args  # until the callback has parsed it (usage errors come first)
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="mcpkeeper", standalone_mode=False)
+    except CliError as exc:
+        return _fail(exc.message, exc.exit_code, exc)
+    except UsageError as exc:
+        return _fail(f"{exc.format_message()} (see 'mcpkeeper --help')", ExitCode.USAGE, exc)
+    except ClickException as exc:
+        return _fail(exc.format_message(), ExitCode(exc.exit_code or ExitCode.FAILURE), exc)
+    except typer.Abort as exc:
+        return _fail("aborted", ExitCode.FAILURE, exc)
+    except Exception as exc:
+        message, code = describe_failure(exc)
+        return _fail(message, code, exc)
+    return result if isinstance(result, int) else ExitCode.OK
+
+
+def _fail(message: str, code: int, exc: BaseException) -> int:
+    if _Settings.debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"error: {message}", file=sys.stderr)
+    return code

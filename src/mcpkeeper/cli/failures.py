@@ -1,0 +1,48 @@
+"""Turning exceptions raised below the CLI into one line and an exit code.
+
+Domain errors (login, daemon API, state) already carry messages written for the user;
+we print those as they are. Anything else is a bug or an environment problem: we name
+the exception type so a bug report is useful, and point at ``--debug``.
+The domain modules are looked up in ``sys.modules`` rather than imported: an exception of
+theirs implies they are loaded, and importing them up front would put ``mcpkeeper.auth``
+(and with it httpx) on the start-up path of every command, ``list`` included.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+
+from mcpkeeper.cli.errors import CliError, ExitCode
+
+__all__ = ["describe_failure"]
+
+_NOT_FOUND_STATUS = 404
+
+
+def describe_failure(exc: BaseException) -> tuple[str, ExitCode]:
+    """A one-line message and the exit code for ``exc``."""
+    if isinstance(exc, CliError):
+        return exc.message, exc.exit_code
+    login_error = _loaded_class("mcpkeeper.auth.login_errors", "LoginError")
+    if login_error is not None and isinstance(exc, login_error):
+        return f"login failed: {exc}", ExitCode.FAILURE
+    daemon_error = _loaded_class("mcpkeeper.api.client", "DaemonError")
+    if daemon_error is not None and isinstance(exc, daemon_error):
+        status = getattr(exc, "status", None)
+        code = ExitCode.NOT_FOUND if status == _NOT_FOUND_STATUS else ExitCode.FAILURE
+        return str(exc), code
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return f"port already in use ({exc.strerror or exc})", ExitCode.FAILURE
+    http_error = _loaded_class("httpx", "TransportError")
+    if http_error is not None and isinstance(exc, http_error):
+        return f"network error: {exc or type(exc).__name__}", ExitCode.FAILURE
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return f"unexpected {text} (rerun with --debug for the traceback)", ExitCode.FAILURE
+
+
+def _loaded_class(module: str, name: str) -> type[BaseException] | None:
+    loaded = sys.modules.get(module)
+    found = getattr(loaded, name, None) if loaded is not None else None
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None

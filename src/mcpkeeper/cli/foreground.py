@@ -1,0 +1,34 @@
+"""Workloads run in the foreground by ``mcpkeeper proxy``, kept apart from the daemon's.
+
+A foreground workload writes its status into the shared status store (so ``list`` shows
+it next to the daemon's), but its config must stay out of the daemon's workload store:
+a daemon starting later would otherwise adopt it, fight over its port and rewrite its
+status. So its config lives in ``<home>/foreground/workloads/<name>.json`` (same format,
+same :class:`WorkloadStore`), which only the CLI reads.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mcpkeeper.state.workload_store import WorkloadStore
+
+__all__ = ["foreground_store", "pid_alive"]
+
+
+def foreground_store(home: Path) -> WorkloadStore:
+    return WorkloadStore(home / "foreground")
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this pid exists (ours or another user's)."""
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,84 @@
+"""The browser login as ``run`` and ``proxy`` present it: URL always printed, a spinner meanwhile.
+
+Everything goes to stderr, so that ``run --format json`` and ``proxy --stdio`` keep
+stdout for their machine-readable output (or for the MCP stream itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from mcpkeeper.auth.login import LoginResult
+
+__all__ = ["ClientIdOpt", "ClientSecretOpt", "NoBrowserOpt", "ScopeOpt", "login_interactively"]
+
+ClientIdOpt = Annotated[
+    str | None,
+    typer.Option("--client-id", help="Use this pre-registered OAuth client instead of registering."),
+]
+ClientSecretOpt = Annotated[
+    str | None,
+    typer.Option("--client-secret", envvar="MCPKEEPER_CLIENT_SECRET", help="Secret of --client-id."),
+]
+ScopeOpt = Annotated[
+    list[str] | None, typer.Option("--scope", help="Scope to request (repeatable; default: from metadata).")
+]
+NoBrowserOpt = Annotated[
+    bool, typer.Option("--no-browser", help="Only print the login URL; open no browser.")
+]
+
+
+def login_interactively(
+    remote_url: str,
+    name: str,
+    *,
+    callback_port: int | None,
+    client_id: str | None,
+    client_secret: str | None,
+    scopes: list[str] | None,
+    open_browser: bool = True,
+) -> LoginResult:
+    """Discover, register if needed, log in through the browser and store the login as ``name``.
+
+    A remote that needs no authentication returns at once with ``auth_required`` False.
+    """
+    from rich.console import Console
+
+    from mcpkeeper.auth.credentials import CredentialStore
+    from mcpkeeper.auth.login import open_in_browser, perform_login
+    from mcpkeeper.cli.errors import CliError, ExitCode
+
+    if client_secret is not None and client_id is None:
+        raise CliError("--client-secret needs --client-id", ExitCode.USAGE)
+    err = Console(stderr=True, highlight=False)
+
+    def show_url(url: str) -> None:
+        err.print("Open this URL to log in (a browser should open by itself):")
+        err.print(url, soft_wrap=True, markup=False)
+
+    def progress(message: str) -> None:
+        if err.is_terminal:
+            status.update(message)
+        else:  # no spinner without a terminal: say each step once instead
+            print(message, file=sys.stderr)
+
+    with err.status(f"Logging in to {remote_url}…") as status:
+        return asyncio.run(
+            perform_login(
+                remote_url,
+                name,
+                store=CredentialStore.open(),
+                callback_port=callback_port,
+                client_id=client_id,
+                client_secret=client_secret,
+                scopes=scopes or None,
+                show_url=show_url,
+                progress=progress,
+                open_browser=open_in_browser if open_browser else None,
+            )
+        )

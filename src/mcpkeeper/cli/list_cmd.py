@@ -1,0 +1,72 @@
+"""``mcpkeeper list``: every workload, its status and why, from disk (daemon up or not)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from mcpkeeper.cli.overview import WorkloadRow, load_rows
+from mcpkeeper.cli.render import ellipsize, humanise_age, status_style
+from mcpkeeper.state.paths import state_home
+
+__all__ = ["OutputFormat", "list_workloads", "print_json"]
+
+_REASON_WIDTH = 60
+_PIPE_WIDTH = 250  # not a terminal: do not wrap or cut for an 80-column default
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+FormatOpt = Annotated[
+    OutputFormat, typer.Option("--format", "-o", help="table for people, json for scripts.")
+]
+
+
+def list_workloads(
+    show_all: Annotated[bool, typer.Option("--all", "-a", help="Include stopped workloads.")] = False,
+    output: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """List workloads: status, remote, local URL, since when and why (never a token)."""
+    rows = [row for row in load_rows(state_home()) if show_all or row.shown_by_default]
+    if output is OutputFormat.JSON:
+        print_json([row.to_json() for row in rows])
+    else:
+        _print_table(rows)
+
+
+def print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _print_table(rows: list[WorkloadRow]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+    if not rows:
+        console.print("No workloads. Start one with: mcpkeeper run URL", style="dim", highlight=False)
+        return
+    now = datetime.now(UTC)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("NAME", "STATUS", "REMOTE", "LOCAL URL", "SINCE", "REASON"):
+        table.add_column(column, no_wrap=column != "REASON", overflow="fold")
+    for row in rows:
+        # Text, not str: a reason like "[bold]" must print as written, not as markup.
+        table.add_row(
+            Text(row.name),
+            Text(row.status, style=status_style(row.status)),
+            Text(row.remote_url or "-"),
+            Text(row.url or "-"),
+            Text(humanise_age(row.updated_at, now)),
+            Text(ellipsize(row.status_context, _REASON_WIDTH)),
+        )
+    console.print(table, highlight=False)

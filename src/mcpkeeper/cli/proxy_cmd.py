@@ -1,0 +1,150 @@
+"""``mcpkeeper proxy URL``: one workload in the foreground, no daemon (mcp-remote style).
+
+The same :class:`~mcpkeeper.workloads.runtime.WorkloadRuntime` the daemon uses, in this
+process: token monitor, proxy, status in the shared status store (so ``list`` shows it),
+log in ``<home>/logs/<name>.log``. With ``--stdio`` the MCP stream is our stdin/stdout
+(for clients that spawn a command) and every human word goes to stderr.
+
+A stored login for the same remote is reused (refreshed as needed, no browser); without
+one the browser login runs first. When the proxy ends, its foreground registration and
+status are removed; the login stays for next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mcpkeeper.cli._options import CallbackPortOpt, checked_name
+from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.foreground import foreground_store
+from mcpkeeper.cli.interactive_login import (
+    ClientIdOpt,
+    ClientSecretOpt,
+    NoBrowserOpt,
+    ScopeOpt,
+    login_interactively,
+)
+from mcpkeeper.cli.login_cmd import default_workload_name
+from mcpkeeper.cli.run_cmd import NameOpt, PortOpt, RemoteUrlArg, check_name_free, check_remote_url
+from mcpkeeper.state.paths import state_home
+from mcpkeeper.state.status_store import StatusStore
+from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
+
+__all__ = ["proxy"]
+
+
+def proxy(
+    url: RemoteUrlArg,
+    name: NameOpt = None,
+    stdio: Annotated[
+        bool, typer.Option("--stdio", help="Serve MCP on stdin/stdout instead of printing a local URL.")
+    ] = False,
+    port: PortOpt = None,
+    callback_port: CallbackPortOpt = None,
+    client_id: ClientIdOpt = None,
+    client_secret: ClientSecretOpt = None,
+    scopes: ScopeOpt = None,
+    no_browser: NoBrowserOpt = False,
+) -> None:
+    """Run one workload in the foreground, without the daemon (Ctrl-C stops it)."""
+    if stdio and port is not None:
+        raise CliError("--stdio and --port exclude each other", ExitCode.USAGE)
+    home = state_home()
+    check_remote_url(url)
+    chosen = checked_name(name) if name else default_workload_name(url)
+    if WorkloadStore(home).exists(chosen):
+        raise CliError(
+            f"{chosen!r} is a daemon workload; use 'mcpkeeper connect {chosen}' or pick another --name"
+        )
+    check_name_free(home, chosen)
+    remote_url, issuer = _reuse_login(home, chosen, url)
+    if remote_url is None:
+        result = login_interactively(
+            url,
+            chosen,
+            callback_port=callback_port,
+            client_id=client_id,
+            client_secret=client_secret,
+            scopes=scopes,
+            open_browser=not no_browser,
+        )
+        remote_url, issuer = result.remote_url, (result.issuer or "") if result.auth_required else None
+    config = WorkloadConfig(
+        name=chosen,
+        remote_url=remote_url,
+        port=port or _free_port(home),
+        issuer=issuer,
+        callback_port=callback_port,
+    )
+    foreground_store(home).put(config)
+    try:
+        # Ctrl-C and SIGTERM are the normal way to stop a foreground proxy, not errors.
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+            asyncio.run(_serve(config, home, stdio=stdio))
+    finally:
+        foreground_store(home).delete(chosen)
+        StatusStore(home).delete(chosen)
+
+
+def _reuse_login(home: Path, name: str, url: str) -> tuple[str | None, str | None]:
+    """(remote URL, issuer) of a stored login for this remote that still has a token, else (None, None)."""
+    from mcpkeeper.auth.credentials import CredentialStore, CredentialStoreError
+
+    try:
+        stored = CredentialStore.open(home).load(name)
+    except CredentialStoreError:
+        return None, None
+    if stored is None or stored.token is None or stored.remote_url.rstrip("/") != url.rstrip("/"):
+        return None, None
+    return stored.remote_url, stored.issuer
+
+
+def _free_port(home: Path) -> int:
+    """A free loopback port that no daemon workload has reserved for itself."""
+    from mcpkeeper.workloads.serving import free_port
+
+    reserved = {config.port for config in WorkloadStore(home).list() if config.port is not None}
+    return free_port(avoid=reserved)
+
+
+async def _serve(config: WorkloadConfig, home: Path, *, stdio: bool) -> None:
+    """Run until Ctrl-C/SIGTERM, the end of stdin (``--stdio``), or the workload failing."""
+    from mcpkeeper.workloads.runtime import WorkloadRuntime
+
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    async with WorkloadRuntime(config, home=home) as runtime:
+        if stdio:
+            print(f"mcpkeeper: {config.name} bridging stdio to {runtime.url}", file=sys.stderr)
+            await _first_of(_bridge(runtime.url), runtime.wait_closed())
+        else:
+            print(f"{config.name}: serving {runtime.url} -> {config.remote_url} (Ctrl-C to stop)", flush=True)
+            with contextlib.suppress(asyncio.CancelledError):
+                await runtime.wait_closed()
+
+
+async def _bridge(url: str) -> None:
+    from mcpkeeper.proxy.stdio_bridge import run_stdio_bridge
+
+    await run_stdio_bridge(url)
+
+
+async def _first_of(*waits: Coroutine[Any, Any, None]) -> None:
+    """Wait until the first of ``waits`` ends, cancel the others, re-raise what it died of."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+    for task in done:
+        task.result()

@@ -1,0 +1,160 @@
+"""``mcpkeeper run URL``: log in, hand the workload to the daemon, print how to connect.
+
+Order matters: the name is checked free *before* the browser login (a login stores
+tokens under the name, and must not overwrite another workload's), and a workload the
+daemon refuses to create (port taken…) leaves no fresh login behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
+
+import typer
+
+from mcpkeeper.cli._options import CallbackPortOpt, checked_name
+from mcpkeeper.cli.daemon_access import start_daemon
+from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.foreground import foreground_store, pid_alive
+from mcpkeeper.cli.interactive_login import (
+    ClientIdOpt,
+    ClientSecretOpt,
+    NoBrowserOpt,
+    ScopeOpt,
+    login_interactively,
+)
+from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
+from mcpkeeper.cli.login_cmd import default_workload_name
+from mcpkeeper.cli.snippets import client_snippets, connect_command
+from mcpkeeper.state.paths import state_home
+from mcpkeeper.state.status_store import StatusStore
+from mcpkeeper.state.workload_store import WorkloadStore
+
+if TYPE_CHECKING:
+    from mcpkeeper.api.client import DaemonClient
+
+__all__ = ["NameOpt", "PortOpt", "RemoteUrlArg", "check_name_free", "check_remote_url", "run"]
+
+#: How long ``run`` waits for a new workload to leave ``starting`` before printing it as it is.
+_SETTLE_TIMEOUT = 15.0
+_POLL = 0.1
+
+RemoteUrlArg = Annotated[str, typer.Argument(metavar="URL", help="The remote MCP server's URL.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Workload name (default: from the URL's host).")]
+PortOpt = Annotated[
+    int | None, typer.Option("--port", min=1, max=65535, help="Local port to serve on (default: a free one).")
+]
+
+
+def run(
+    url: RemoteUrlArg,
+    name: NameOpt = None,
+    port: PortOpt = None,
+    callback_port: CallbackPortOpt = None,
+    client_id: ClientIdOpt = None,
+    client_secret: ClientSecretOpt = None,
+    scopes: ScopeOpt = None,
+    no_browser: NoBrowserOpt = False,
+    output: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Log in to a remote MCP server and keep it available locally (via the daemon)."""
+    home = state_home()
+    check_remote_url(url)
+    chosen = checked_name(name) if name else default_workload_name(url)
+    check_name_free(home, chosen)
+    result = login_interactively(
+        url,
+        chosen,
+        callback_port=callback_port,
+        client_id=client_id,
+        client_secret=client_secret,
+        scopes=scopes,
+        open_browser=not no_browser,
+    )
+    with start_daemon(home) as client:
+        info = _create(client, home, chosen, result.remote_url, port, auth=result.auth_required)
+        info = _settled(client, chosen, info)
+    snippets = client_snippets(chosen, str(info.get("url")), command=connect_command())
+    if output is OutputFormat.JSON:
+        print_json({"workload": info, "clients": snippets})
+    else:
+        _print_human(info, snippets)
+
+
+def check_remote_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CliError(f"not an http(s) URL: {url!r}", ExitCode.USAGE)
+
+
+def check_name_free(home: Path, name: str) -> None:
+    """Refuse a name already used by a daemon workload or a live foreground proxy."""
+    if WorkloadStore(home).exists(name):
+        raise CliError(
+            f"a workload named {name!r} already exists; use 'mcpkeeper start {name}' or pick another --name"
+        )
+    if foreground_store(home).exists(name):
+        record = StatusStore(home).get(name)
+        if record is not None and pid_alive(record.pid):
+            raise CliError(f"{name!r} is running in the foreground (mcpkeeper proxy, pid {record.pid})")
+        foreground_store(home).delete(name)  # a leftover of a proxy that died: the name is free
+
+
+def _create(
+    client: DaemonClient, home: Path, name: str, remote_url: str, port: int | None, *, auth: bool
+) -> dict[str, Any]:
+    from mcpkeeper.api.client import DaemonError
+
+    try:
+        return client.create_workload(name, remote_url, port=port, auth=auth)
+    except DaemonError:
+        if auth and not WorkloadStore(home).exists(name):
+            _forget_login(home, name)
+        raise
+
+
+def _forget_login(home: Path, name: str) -> None:
+    """The workload was not created: its just-stored tokens must not linger unowned."""
+    from mcpkeeper.auth.credentials import CredentialStore
+
+    CredentialStore.open(home).delete(name)
+
+
+def _settled(client: DaemonClient, name: str, info: dict[str, Any]) -> dict[str, Any]:
+    """The workload's info once it has left ``starting`` (bounded wait)."""
+    deadline = time.monotonic() + _SETTLE_TIMEOUT
+    while info.get("status") == "starting" and time.monotonic() < deadline:
+        time.sleep(_POLL)
+        info = client.get_workload(name)
+    return info
+
+
+def _print_human(info: dict[str, Any], snippets: dict[str, dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    from mcpkeeper.cli.render import status_style
+
+    out = Console(highlight=False, soft_wrap=True)
+    status = str(info.get("status"))
+    out.print(
+        Text.assemble(
+            "Workload ",
+            (str(info.get("name")), "bold"),
+            " is ",
+            (status, status_style(status)),
+            f": {info.get('url')}",
+        )
+    )
+    if info.get("status_context"):
+        out.print(Text(f"  {info['status_context']}", style="dim"))
+    out.print()
+    for client_name, snippet in snippets.items():
+        out.print(Text(f"{client_name}:", style="bold"))
+        out.print(Text(json.dumps(snippet, indent=2)))
+        out.print()
+    sys.stdout.flush()
