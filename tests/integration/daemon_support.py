@@ -52,15 +52,28 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
-def store_login(home: Path, name: str, auth: FixtureAuthServer, mcp: FixtureMCPServer) -> Token:
-    """Put a login in ``home``'s credential store as if ``mcpkeeper login`` had run."""
+def store_login(
+    home: Path,
+    name: str,
+    auth: FixtureAuthServer,
+    mcp: FixtureMCPServer,
+    *,
+    expires_at: float | None = None,
+    registered_client_id: str | None = None,
+) -> Token:
+    """Put a login in ``home``'s credential store as if ``mcpkeeper login`` had run.
+
+    ``expires_at`` overrides the token's expiry as the client believes it (the past: a
+    token that must be refreshed first thing); ``registered_client_id`` stores a dynamic
+    client registration other than the one the tokens were issued to (a stale one).
+    """
     client_id = f"client-{name}"
     response = auth.mint(client_id, resource=mcp.url)
     now = time.time()
     token = Token(
         access_token=response["access_token"],
         refresh_token=response.get("refresh_token"),
-        expires_at=now + float(response["expires_in"]),
+        expires_at=now + float(response["expires_in"]) if expires_at is None else expires_at,
         scope=response.get("scope"),
         issued_at=now,
     )
@@ -69,7 +82,9 @@ def store_login(home: Path, name: str, auth: FixtureAuthServer, mcp: FixtureMCPS
         issuer=auth.issuer,
         authorization_endpoint=auth.authorization_endpoint,
         token_endpoint=auth.token_endpoint,
-        client=ClientRegistration(client_id=client_id),
+        client=ClientRegistration(
+            client_id=registered_client_id or client_id, dynamic=registered_client_id is not None
+        ),
         resource=mcp.url,
         scopes=("mcp",),
         token=token,

@@ -221,3 +221,32 @@ async def test_sync_client_against_the_daemon(tmp_path: Path, daemon: DaemonProc
 
     assert await asyncio.to_thread(use_sync_client) == []
     assert json.loads(json.dumps(await daemon.client.list_workloads())) == []
+
+
+async def test_ensure_daemon_starts_one_detached_daemon_for_racing_callers(tmp_path: Path) -> None:
+    """Two CLI commands at once: one daemon (`python -m mcpkeeper serve`), both get a client."""
+    import os
+    import signal
+
+    from mcpkeeper.api.client import ensure_daemon
+    from mcpkeeper.api.paths import pid_path
+
+    def start() -> int:
+        with ensure_daemon(tmp_path) as client:
+            return int(client.health()["pid"])
+
+    try:
+        pids = await asyncio.gather(asyncio.to_thread(start), asyncio.to_thread(start))
+        assert pids[0] == pids[1]
+        assert pid_path(tmp_path).read_text().strip() == str(pids[0])
+        assert os.getsid(pids[0]) == pids[0]  # its own session: the terminal's Ctrl-C does not reach it
+        assert "serving" in (tmp_path / "logs" / "daemon.log").read_text()
+        await asyncio.to_thread(DaemonClient(tmp_path).shutdown)
+
+        async def gone() -> bool:
+            return not socket_path(tmp_path).exists()
+
+        await wait_for(gone, timeout=8.0, what="the daemon to shut down")
+    finally:
+        if pid_path(tmp_path).exists():
+            os.kill(int(pid_path(tmp_path).read_text()), signal.SIGKILL)

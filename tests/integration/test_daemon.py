@@ -134,6 +134,12 @@ async def test_waf_403_turns_auth_retrying_with_503_and_recovers_without_restart
         assert statuses == ["starting", "running", "auth_retrying", "running"]  # no restart
         assert auth.counters.by_grant["authorization_code"] == 0
         assert auth.counters.spent_token_reuse == 0
+        # The monitor's story is in the workload's own log, without a token.
+        log_text = (tmp_path / "logs" / "flaky.log").read_text()
+        assert "entering auth_retrying" in log_text and "recovered" in log_text
+        token = stored_token(tmp_path, "flaky")
+        assert token is not None and token.access_token not in log_text
+        assert str(token.refresh_token) not in log_text
 
 
 async def test_daemon_restart_restores_every_workload_without_a_login(tmp_path: Path) -> None:
@@ -249,3 +255,52 @@ async def test_a_second_daemon_on_the_same_home_refuses_to_start(
     assert result.returncode == EXIT_ALREADY_RUNNING
     assert f"pid {daemon.pid}" in result.stderr.decode()
     assert await daemon.client.ping()  # the first one is unharmed
+
+
+async def test_restore_never_opens_a_login_transient_failure_retries_missing_login_waits(
+    tmp_path: Path,
+) -> None:
+    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
+        first = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
+        try:
+            store_login(tmp_path, "blocked", auth, mcp)
+            await first.client.create_workload("blocked", mcp.url)
+            await first.client.create_workload("never", mcp.url)  # auth, but nobody logged in
+            assert await first.terminate() == 0
+        finally:
+            await first.close()
+        # While the daemon is down the token expires and a WAF starts blocking the AS.
+        store_login(tmp_path, "blocked", auth, mcp, expires_at=time.time() - 1)
+        await auth.set_fault("waf_html_403")
+
+        second = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
+        try:
+            retrying = await second.wait_status("blocked", "auth_retrying")
+            assert "403" in retrying["status_context"] and retrying["health"] == "degraded"
+            never = await second.client.get_workload("never")
+            assert never["status"] == "unauthenticated"
+            assert "run `mcpkeeper login never`" in never["status_context"]
+
+            await auth.set_fault("ok")
+            await second.wait_status("blocked", "running")
+            assert await call_echo(retrying["url"], "restored") == "restored"
+        finally:
+            await second.close()
+        assert auth.counters.by_grant["authorization_code"] == 0
+
+
+async def test_a_rejected_client_registration_says_login_registers_again(
+    tmp_path: Path, daemon: DaemonProcess
+) -> None:
+    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
+        store_login(
+            tmp_path, "stale", auth, mcp, expires_at=time.time() - 1, registered_client_id="forgotten"
+        )
+
+        await daemon.client.create_workload("stale", mcp.url)
+
+        detail = await daemon.wait_status("stale", "unauthenticated")
+        assert "invalid_client" in detail["status_context"]
+        assert "registration is likely stale" in detail["status_context"]
+        assert "mcpkeeper login stale" in detail["status_context"]
+        assert detail["health"] == "unauthenticated"

@@ -341,14 +341,14 @@ class _SlotEvents:
         self._gate.seal()
         self._gate.set(
             WorkloadStatus.UNHEALTHY,
-            f"crashed ({reason}); restart {crashes}/{limit} in {restart_in:g}s",
+            f"failed: {reason}; restarting in {restart_in:g}s (attempt {crashes}/{limit})",
         )
 
     def gave_up(self, reason: str, crashes: int) -> None:
         self._gate.seal()
         self._gate.set(
             WorkloadStatus.ERROR,
-            f"crashed {crashes} times in a row, last: {reason}; "
+            f"failed {crashes} times in a row, last: {reason}; "
             f"see `mcpkeeper logs {self._name}`, then `mcpkeeper restart {self._name}`",
         )
 
