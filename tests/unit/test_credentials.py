@@ -127,7 +127,8 @@ async def test_refresher_uses_a_token_rotated_by_another_process(store: Credenti
 
 
 async def test_refresher_adopts_a_fresher_access_token_from_a_non_rotating_server(
-    store: CredentialStore) -> None:
+    store: CredentialStore,
+) -> None:
     ours = _token("access-1", "same-refresh", life=5)
     theirs = _token("access-2", "same-refresh", life=3600)
     store.save("notes", _login(theirs))

@@ -131,7 +131,12 @@ def test_same_origin_fills_default_ports_and_ignores_case() -> None:
 async def test_policy_of_a_public_remote_refuses_literal_private_targets() -> None:
     policy = TargetPolicy("https://8.8.8.8/mcp", remote_private=False)
     await policy.check("https://1.1.1.1/token", "token endpoint")
-    for target in ("https://10.0.0.1/token", "http://127.0.0.1:9/token", "https://[::1]/token", "https://localhost/x"):
+    for target in (
+        "https://10.0.0.1/token",
+        "http://127.0.0.1:9/token",
+        "https://[::1]/token",
+        "https://localhost/x",
+    ):
         with pytest.raises(DiscoveryError, match="points to a private-network address"):
             await policy.check(target, "token endpoint")
 

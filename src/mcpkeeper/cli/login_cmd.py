@@ -43,8 +43,6 @@ _MAX_NAME = 63
 _DEFAULT_TIMEOUT = "5m"  # mcpkeeper.auth.login.DEFAULT_LOGIN_TIMEOUT, spelled for --help
 
 
-
-
 def __getattr__(attribute: str) -> Any:
     """``perform_login`` of :mod:`mcpkeeper.auth.login`, for ``run`` and the daemon, imported lazily."""
     if attribute == "perform_login":
@@ -167,6 +165,12 @@ def login(
         err.print("Open this URL to log in (a browser should open by itself):")
         err.print(url, soft_wrap=True, markup=False)
 
+    def progress(message: str) -> None:
+        if err.is_terminal:
+            status.update(message)
+        else:  # no spinner without a terminal: say each step once instead
+            err.print(message, markup=False)
+
     with err.status("Logging in…") as status:
         result = asyncio.run(
             perform_login(
@@ -180,7 +184,7 @@ def login(
                 issuer=issuer or chosen.issuer,
                 timeout=wait,
                 show_url=show_url,
-                progress=lambda message: status.update(message),
+                progress=progress,
                 open_browser=None if no_browser else open_in_browser,
             )
         )
