@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -43,6 +44,7 @@ __all__ = ["DaemonAlreadyRunningError", "main", "serve"]
 log = logging.getLogger("mcpkeeper.daemon")
 
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
+_WANTED_FILES = 65536
 
 
 class DaemonAlreadyRunningError(RuntimeError):
@@ -83,6 +85,7 @@ async def _serve_locked(home: Path, ready: Callable[[], None] | None) -> None:
         await server.start()
         log.info("mcpkeeper daemon %d serving %s", os.getpid(), socket_path(home))
         restore = asyncio.create_task(manager.restore(), name="restore-workloads")
+        restore.add_done_callback(_log_restore_failure)
         if ready is not None:
             ready()
         await _until_stopped(stop, server)
@@ -112,6 +115,11 @@ async def _until_stopped(stop: asyncio.Event, server: InLoopServer) -> None:
     if closed in done and not stop.is_set():
         closed.result()
         raise RuntimeError("the control API server stopped unexpectedly")
+
+
+def _log_restore_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("restoring workloads failed: %s", task.exception())
 
 
 def _bind_control_socket(home: Path) -> socket.socket:
@@ -155,9 +163,20 @@ def _configure_logging() -> None:
     logging.getLogger("mcpkeeper").setLevel(logging.INFO)
 
 
+def _raise_file_limit() -> None:
+    """Each workload holds a listening socket, its clients' connections and a log file:
+    lift the soft descriptor limit (often 1024) to the hard one so hundreds fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else _WANTED_FILES
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, _WANTED_FILES), hard))
+
+
 def main() -> None:
     """Entry point of ``mcpkeeper serve`` (and ``python -m mcpkeeper.daemon``)."""
     _configure_logging()
+    _raise_file_limit()
     try:
         asyncio.run(serve(state_home()))
     except DaemonAlreadyRunningError as exc:

@@ -181,6 +181,16 @@ class DaemonProcess:
             self.process.wait(5)
         await self.client.aclose()
 
+    async def __aenter__(self) -> DaemonProcess:
+        try:
+            return await self.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def status_of(self, name: str) -> str:
         return str((await self.client.get_workload(name))["status"])
 

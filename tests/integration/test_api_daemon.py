@@ -32,11 +32,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[DaemonProcess]:
-    process = DaemonProcess(tmp_path, FAST_TIMINGS)
-    try:
-        yield await process.start()
-    finally:
-        await process.close()
+    async with DaemonProcess(tmp_path, FAST_TIMINGS) as process:
+        yield process
 
 
 async def _raw(home: Path, method: str, path: str, **kwargs: object) -> httpx.Response:

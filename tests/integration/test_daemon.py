@@ -57,11 +57,8 @@ async def servers() -> AsyncIterator[tuple[FixtureAuthServer, FixtureMCPServer]]
 
 @pytest.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[DaemonProcess]:
-    process = DaemonProcess(tmp_path, FAST_TIMINGS)
-    try:
-        yield await process.start()
-    finally:
-        await process.close()
+    async with DaemonProcess(tmp_path, FAST_TIMINGS) as process:
+        yield process
 
 
 async def test_a_workload_created_over_the_api_proxies_mcp_calls(
@@ -148,8 +145,7 @@ async def test_daemon_restart_restores_every_workload_without_a_login(tmp_path: 
         FixtureMCPServer(auth) as mcp,
         FixtureMCPServer(require_auth=False) as open_mcp,
     ):
-        first = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
-        try:
+        async with DaemonProcess(tmp_path, FAST_TIMINGS) as first:
             store_login(tmp_path, "a", auth, mcp)
             store_login(tmp_path, "b", auth, mcp)
             urls = {}
@@ -159,35 +155,33 @@ async def test_daemon_restart_restores_every_workload_without_a_login(tmp_path: 
             await first.client.create_workload("parked", open_mcp.url, auth=False)
             await first.client.stop_workload("parked")
             assert await first.terminate() == 0
-        finally:
-            await first.close()
 
-        listed = {w["name"]: w["status"] for w in json.loads(_list_from_disk(tmp_path))}
-        assert listed == {"a": "stopped", "b": "stopped", "open": "stopped", "parked": "stopped"}
+        assert _statuses_on_disk(tmp_path) == {
+            "a": "stopped",
+            "b": "stopped",
+            "open": "stopped",
+            "parked": "stopped",
+        }
 
-        second = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
-        try:
+        async with DaemonProcess(tmp_path, FAST_TIMINGS) as second:
             for name in ("a", "b", "open"):
                 await second.wait_status(name, "running")
             assert await second.status_of("parked") == "stopped"
             for name, url in urls.items():
                 assert await call_echo(url, name) == name  # same ports as before the restart
             assert (await second.client.get_workload("a"))["pid"] == second.pid
-        finally:
-            await second.close()
         assert auth.counters.by_grant["authorization_code"] == 0  # no login, no browser
 
 
-def _list_from_disk(home: Path) -> str:
-    statuses = sorted((home / "statuses").glob("*.json"))
-    return json.dumps([{"name": p.stem, "status": json.loads(p.read_text())["status"]} for p in statuses])
+def _statuses_on_disk(home: Path) -> dict[str, str]:
+    """What `mcpkeeper list` reads while the daemon is down."""
+    return {p.stem: json.loads(p.read_text())["status"] for p in (home / "statuses").glob("*.json")}
 
 
 async def test_kill_9_during_a_refresh_then_restart_recovers_without_login(tmp_path: Path) -> None:
     async with FixtureAuthServer(access_token_lifetime=6.0) as auth, FixtureMCPServer(auth) as mcp:
         before = store_login(tmp_path, "w", auth, mcp)
-        first = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
-        try:
+        async with DaemonProcess(tmp_path, FAST_TIMINGS) as first:
             info = await first.client.create_workload("w", mcp.url)
             await auth.set_fault("hang")
 
@@ -199,19 +193,14 @@ async def test_kill_9_during_a_refresh_then_restart_recovers_without_login(tmp_p
 
             await wait_for(refresh_in_flight, timeout=8.0, interval=0.3, what="a refresh to hang")
             await first.kill()
-        finally:
-            await first.close()
         assert socket_path(tmp_path).exists()  # left behind by the killed daemon
 
         await auth.set_fault("ok")
-        second = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
-        try:
+        async with DaemonProcess(tmp_path, FAST_TIMINGS) as second:
             await second.wait_status("w", "running")
             assert await call_echo(info["url"], "recovered") == "recovered"
             after = stored_token(tmp_path, "w")
             assert after is not None and after.refresh_token != before.refresh_token  # rotated and saved
-        finally:
-            await second.close()
         assert auth.counters.spent_token_reuse == 0
         assert auth.counters.by_grant["authorization_code"] == 0
 
@@ -261,20 +250,16 @@ async def test_restore_never_opens_a_login_transient_failure_retries_missing_log
     tmp_path: Path,
 ) -> None:
     async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
-        first = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
-        try:
+        async with DaemonProcess(tmp_path, FAST_TIMINGS) as first:
             store_login(tmp_path, "blocked", auth, mcp)
             await first.client.create_workload("blocked", mcp.url)
             await first.client.create_workload("never", mcp.url)  # auth, but nobody logged in
             assert await first.terminate() == 0
-        finally:
-            await first.close()
         # While the daemon is down the token expires and a WAF starts blocking the AS.
         store_login(tmp_path, "blocked", auth, mcp, expires_at=time.time() - 1)
         await auth.set_fault("waf_html_403")
 
-        second = await DaemonProcess(tmp_path, FAST_TIMINGS).start()
-        try:
+        async with DaemonProcess(tmp_path, FAST_TIMINGS) as second:
             retrying = await second.wait_status("blocked", "auth_retrying")
             assert "403" in retrying["status_context"] and retrying["health"] == "degraded"
             never = await second.client.get_workload("never")
@@ -284,8 +269,6 @@ async def test_restore_never_opens_a_login_transient_failure_retries_missing_log
             await auth.set_fault("ok")
             await second.wait_status("blocked", "running")
             assert await call_echo(retrying["url"], "restored") == "restored"
-        finally:
-            await second.close()
         assert auth.counters.by_grant["authorization_code"] == 0
 
 

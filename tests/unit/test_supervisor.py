@@ -42,6 +42,13 @@ class Body:
             raise ConnectionError("proxy server died")
 
 
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel a supervisor that would run forever; it must end by that cancellation."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def test_crash_loop_backs_off_5s_doubling_to_60s_and_gives_up_after_10_restarts() -> None:
     clock = VirtualClock()
     body, events = Body(clock), Recorder()
@@ -72,9 +79,7 @@ async def test_a_run_stable_for_30s_resets_the_crash_count() -> None:
     assert not task.done()
     assert {(delay, n) for _, delay, n, _ in events.crashes} == {(5.0, 1)}
     assert events.gave_up_with == []
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await _cancelled(task)
 
 
 async def test_short_runs_keep_counting_until_a_stable_one() -> None:
@@ -92,9 +97,7 @@ async def test_short_runs_keep_counting_until_a_stable_one() -> None:
 
     assert [n for _, _, n, _ in events.crashes] == [1, 2, 3, 1, 2]
     assert [d for _, d, _, _ in events.crashes] == [5, 10, 20, 5, 10]
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await _cancelled(task)
 
 
 async def test_stop_during_backoff_ends_without_another_start() -> None:
@@ -138,9 +141,7 @@ async def test_a_body_that_returns_unasked_counts_as_a_crash() -> None:
     await clock.run_until(lambda: len(events.crashes) == 1, max_seconds=1)
 
     assert events.crashes[0][0] == "the workload stopped by itself"
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await _cancelled(task)
 
 
 async def test_an_error_raised_while_stopping_is_not_a_crash() -> None:

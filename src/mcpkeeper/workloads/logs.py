@@ -37,8 +37,8 @@ _REDACTED = "[redacted]"
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9\-._~+/]+=*"),
     re.compile(
-        r"(?i)(\"?\b(?:access_token|refresh_token|id_token|client_secret|code_verifier|authorization)\b\"?"
-        r"\s*[:=]\s*\"?)[^\"&\s,}]+"
+        r"(?i)([\"']?\b(?:access_token|refresh_token|id_token|client_secret|code_verifier|authorization)\b"
+        r"[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
     ),
 )
 

@@ -34,7 +34,7 @@ from mcpkeeper.state.history import Transition
 from mcpkeeper.state.names import validate_name
 from mcpkeeper.state.status_store import StatusRecord, StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
-from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
+from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadStore
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.runtime import WorkloadRuntime
@@ -101,7 +101,10 @@ class WorkloadManager:
 
     # ------------------------------------------------------------------ queries --
     def config(self, name: str) -> WorkloadConfig:
-        config = self.configs.get(_checked(name))
+        try:
+            config = self.configs.get(_checked(name))
+        except CorruptStateError as exc:  # moved aside by the store; the message says where
+            raise InvalidWorkloadError(str(exc)) from None
         if config is None:
             raise WorkloadNotFoundError(name)
         return config
@@ -133,15 +136,16 @@ class WorkloadManager:
         listing = self.configs.scan()
         for corrupt in listing.corrupted:
             self.statuses.set(corrupt.name, WorkloadStatus.ERROR, f"config {corrupt.describe()}")
-        starts = []
+        wanted = [config for config in listing.configs if config.desired_state == "running"]
         for config in listing.configs:
-            if config.desired_state == "running":
-                starts.append(self.start(config.name))
-            else:
+            if config.desired_state != "running":
                 self._settle_stopped(config.name)
+        starts = [self.start(config.name) for config in wanted]
         results = await asyncio.gather(*starts, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, Exception):
+        for config, result in zip(wanted, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("could not restore workload %s: %s", config.name, result)
+            elif isinstance(result, BaseException):
                 raise result
 
     def _settle_stopped(self, name: str) -> None:
@@ -262,6 +266,9 @@ class WorkloadManager:
         """Start the supervisor task and wait for its first start (or first crash)."""
         if self._closed:
             raise InvalidWorkloadError("the daemon is shutting down")
+        if config.port is None:  # a config written by hand: pick its port once, for good
+            config = config.model_copy(update={"port": self._choose_port(config.name, None)})
+            self.configs.put(config)
         slot = _Slot(config=config, gate=StatusGate(self.statuses, config.name))
         events = _SlotEvents(slot.gate, config.name)
         supervisor = Supervisor(
