@@ -167,6 +167,10 @@ async def test_delete_forgets_config_status_history_and_secrets(
         store_login(tmp_path, "gone", auth, mcp)
         info = await daemon.client.create_workload("gone", mcp.url)
 
+        await daemon.client.stop_workload("gone")
+        stopped = await daemon.client.get_workload("gone")
+        assert stopped["auth"]["state"] == "stored" and stopped["auth"]["has_refresh_token"] is True
+
         await daemon.client.remove_workload("gone")
 
         assert WorkloadStore(tmp_path).get("gone") is None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from mcpkeeper.api.views import workload_detail, workload_info
+from mcpkeeper.api.views import StoredGrantFacts, workload_detail, workload_info
 from mcpkeeper.auth.monitor import AuthState, MonitorSnapshot
+from mcpkeeper.auth.token import Token
 from mcpkeeper.state.history import Transition
 from mcpkeeper.state.status_store import StatusRecord
 from mcpkeeper.state.statuses import WorkloadStatus
@@ -74,3 +75,17 @@ def test_detail_turns_monitor_times_into_iso_and_keeps_the_history() -> None:
     assert detail["desired_state"] == "running"
     json.dumps(detail)  # JSON-ready as it is
     assert workload_detail(_CONFIG, None, None, [])["auth"] is None
+
+
+def test_detail_of_a_stopped_workload_shows_the_stored_login_without_the_token() -> None:
+    token = Token(access_token="at-secret", refresh_token="rt-secret", expires_at=_AT.timestamp())
+
+    auth = workload_detail(_CONFIG, None, StoredGrantFacts(token), [])["auth"]
+
+    assert auth == {
+        "state": "stored",
+        "reason": "",
+        "access_expires_at": "2030-01-02T03:04:05Z",
+        "has_refresh_token": True,
+    }
+    assert workload_detail(_CONFIG, None, StoredGrantFacts(None), [])["auth"]["state"] == "no token"

@@ -24,7 +24,8 @@ from starlette.routing import Route
 from mcpkeeper import __version__
 from mcpkeeper.api.openapi import OPENAPI
 from mcpkeeper.api.paths import API_PREFIX
-from mcpkeeper.api.views import workload_detail, workload_info
+from mcpkeeper.api.views import StoredGrantFacts, workload_detail, workload_info
+from mcpkeeper.auth.monitor import MonitorSnapshot
 from mcpkeeper.workloads.errors import (
     InvalidWorkloadError,
     WorkloadError,
@@ -32,6 +33,7 @@ from mcpkeeper.workloads.errors import (
     WorkloadNotFoundError,
 )
 from mcpkeeper.workloads.manager import WorkloadManager
+from mcpkeeper.workloads.runtime import needs_auth
 
 __all__ = ["create_api_app"]
 
@@ -95,12 +97,10 @@ class _ControlApi:
 
     async def _detail(self, name: str) -> Response:
         config = self._manager.config(name)
-        body = workload_detail(
-            config,
-            self._manager.status(name),
-            self._manager.snapshot(name),
-            self._manager.history(name),
-        )
+        auth: MonitorSnapshot | StoredGrantFacts | None = self._manager.snapshot(name)
+        if auth is None and needs_auth(config):
+            auth = StoredGrantFacts(self._manager.stored_token(name))
+        body = workload_detail(config, self._manager.status(name), auth, self._manager.history(name))
         return JSONResponse(body)
 
     async def create(self, request: Request) -> Response:

@@ -136,9 +136,10 @@ OPENAPI: dict[str, Any] = {
                             "desired_state": {"enum": ["running", "stopped"]},
                             "auth": {
                                 "type": ["object", "null"],
-                                "description": "token monitor snapshot (no secrets); null when not running",
+                                "description": "the live token monitor's view (no secrets); when "
+                                "not running, the stored login's facts; null without auth",
                                 "properties": {
-                                    "state": {"enum": ["fresh", "retrying", "dead"]},
+                                    "state": {"enum": ["fresh", "retrying", "dead", "stored", "no token"]},
                                     "reason": _STR,
                                     "access_expires_at": _OPT_TIME,
                                     "has_refresh_token": {"type": "boolean"},

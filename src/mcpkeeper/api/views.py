@@ -6,11 +6,12 @@ tested without a daemon and can never carry a token: none of their inputs has on
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from mcpkeeper.auth.monitor import MonitorSnapshot
+from mcpkeeper.auth.token import Token
 from mcpkeeper.state.history import Transition
 from mcpkeeper.state.status_store import StatusRecord
 from mcpkeeper.state.statuses import WorkloadStatus
@@ -18,7 +19,7 @@ from mcpkeeper.state.workload_store import WorkloadConfig
 from mcpkeeper.workloads.health import health_of
 from mcpkeeper.workloads.runtime import local_url
 
-__all__ = ["history_json", "snapshot_json", "workload_detail", "workload_info"]
+__all__ = ["StoredGrantFacts", "history_json", "snapshot_json", "workload_detail", "workload_info"]
 
 _EPOCH_FIELDS = (
     "access_expires_at",
@@ -54,16 +55,40 @@ def workload_info(config: WorkloadConfig, record: StatusRecord | None) -> dict[s
 def workload_detail(
     config: WorkloadConfig,
     record: StatusRecord | None,
-    snapshot: MonitorSnapshot | None,
+    auth: MonitorSnapshot | StoredGrantFacts | None,
     history: list[Transition],
 ) -> dict[str, Any]:
-    """WorkloadDetail: WorkloadInfo plus the monitor's view and the transition history."""
+    """WorkloadDetail: WorkloadInfo plus the grant (the live monitor's view, or the stored
+    login's facts when the workload is not running) and the transition history."""
+    if isinstance(auth, MonitorSnapshot):
+        auth_json: dict[str, Any] | None = snapshot_json(auth)
+    elif isinstance(auth, StoredGrantFacts):
+        auth_json = auth.to_json()
+    else:
+        auth_json = None
     return {
         **workload_info(config, record),
         "desired_state": config.desired_state,
-        "auth": snapshot_json(snapshot) if snapshot is not None else None,
+        "auth": auth_json,
         "history": history_json(history),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredGrantFacts:
+    """What the stored login says while no monitor runs: times and presence, never the token."""
+
+    token: Token | None
+
+    def to_json(self) -> dict[str, Any]:
+        token = self.token
+        expires = token.expires_at if token is not None else None
+        return {
+            "state": "stored" if token is not None else "no token",
+            "reason": "" if token is not None else "no stored login",
+            "access_expires_at": _iso(datetime.fromtimestamp(expires, UTC)) if expires is not None else None,
+            "has_refresh_token": bool(token is not None and token.refresh_token),
+        }
 
 
 def snapshot_json(snapshot: MonitorSnapshot) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from mcpkeeper.auth.clock import Clock
 from mcpkeeper.auth.config import RetryConfig
 from mcpkeeper.auth.monitor import MonitorSnapshot
+from mcpkeeper.auth.token import Token
 from mcpkeeper.proxy.app import create_upstream_client
 from mcpkeeper.state.history import Transition
 from mcpkeeper.state.names import validate_name
@@ -122,6 +123,10 @@ class WorkloadManager:
         slot = self._slots.get(name)
         runtime = slot.runtime if slot is not None else None
         return runtime.snapshot() if runtime is not None else None
+
+    def stored_token(self, name: str) -> Token | None:
+        """The stored login's token (for facts shown while no monitor runs)."""
+        return self._grants.load(name).token
 
     def is_active(self, name: str) -> bool:
         return name in self._slots
