@@ -277,3 +277,30 @@ async def test_a_busy_callback_port(site: ScriptedSite, store: CredentialStore) 
         port = busy.getsockname()[1]
         with pytest.raises(LoginError, match=f"cannot listen for the login callback on 127.0.0.1:{port}"):
             await perform_login(site.mcp_url, "notes", store=store, callback_port=port, open_browser=None)
+
+
+async def test_a_busy_registered_port_falls_back_and_registers_again(
+    fixtures: tuple[FixtureAuthServer, FixtureMCPServer], store: CredentialStore
+) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    auth, mcp = fixtures
+    browser = FollowingBrowser()
+    first = await perform_login(mcp.url, "notes", store=store, open_browser=browser)
+    await browser.finished()
+    login = store.load("notes")
+    assert login is not None
+    registered_port = urlsplit(login.client.redirect_uris[0]).port
+    assert registered_port is not None
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", registered_port))
+        busy.listen()
+        browser = FollowingBrowser()
+        second = await perform_login(mcp.url, "notes", store=store, open_browser=browser)
+        await browser.finished()
+    assert second.registered_client and second.client_id != first.client_id
+    relogged = store.load("notes")
+    assert relogged is not None
+    assert urlsplit(relogged.client.redirect_uris[0]).port != registered_port
+    assert auth.verify_access_token(relogged.token.access_token if relogged.token else "") is not None
