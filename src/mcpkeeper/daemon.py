@@ -34,6 +34,7 @@ from mcpkeeper.proxy.app import create_upstream_client
 from mcpkeeper.state._atomic import atomic_write_bytes
 from mcpkeeper.state.locks import LockTimeout, StateLock
 from mcpkeeper.state.paths import ensure_private_dir, state_home
+from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import StoreGrantLoader
 from mcpkeeper.workloads.logs import TokenRedactingFilter
 from mcpkeeper.workloads.manager import WorkloadManager
@@ -105,14 +106,8 @@ async def _serve_locked(home: Path, ready: Callable[[], None] | None) -> None:
 
 
 async def _until_stopped(stop: asyncio.Event, server: InLoopServer) -> None:
-    stopping = asyncio.ensure_future(stop.wait())
-    closed = asyncio.ensure_future(server.wait_closed())
-    try:
-        done, _ = await asyncio.wait({stopping, closed}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        closed.cancel()
-    if closed in done and not stop.is_set():
+    _, closed = await first_done(stop.wait(), server.wait_closed())
+    if closed is not None and not stop.is_set():
         closed.result()
         raise RuntimeError("the control API server stopped unexpectedly")
 

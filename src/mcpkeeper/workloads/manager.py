@@ -36,6 +36,7 @@ from mcpkeeper.state.names import validate_name
 from mcpkeeper.state.status_store import StatusRecord, StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadStore
+from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.runtime import WorkloadRuntime
@@ -313,15 +314,11 @@ class WorkloadManager:
         finally:
             _settle(slot.first_start)
         slot.runtime = runtime
-        stop = asyncio.ensure_future(slot.stop_requested.wait())
-        closed = asyncio.ensure_future(runtime.wait_closed())
         try:
-            done, _ = await asyncio.wait({stop, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if closed in done:
+            _, closed = await first_done(slot.stop_requested.wait(), runtime.wait_closed())
+            if closed is not None:
                 closed.result()  # a crash: raises for the supervisor
         finally:
-            stop.cancel()
-            closed.cancel()
             slot.runtime = None
             await runtime.close(status=None)
 

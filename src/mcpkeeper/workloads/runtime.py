@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -31,6 +32,7 @@ from mcpkeeper.proxy.app import ProxyApp, create_proxy_app, local_url_for
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import WorkloadConfig
+from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context, workload_log_file
 from mcpkeeper.workloads.serving import LOOPBACK, InLoopServer, bind_loopback
@@ -94,6 +96,7 @@ class WorkloadRuntime:
         self._app: ProxyApp | None = None
         self._server: InLoopServer | None = None
         self._no_login_reason: str | None = None
+        self._closing = False
         self._log_router = WorkloadLogRouter.install()
 
     @property
@@ -174,24 +177,22 @@ class WorkloadRuntime:
         return True
 
     async def wait_closed(self) -> None:
-        """Return when the server or the monitor ended; raise what it died of.
+        """Return when the runtime was closed; raise if the server or the monitor died first.
 
         Either ending while nobody asked is a crash for the supervisor to handle.
         """
-        waiters: list[asyncio.Future[None]] = []
+        waits: list[Awaitable[None]] = []
         if self._server is not None:
-            waiters.append(asyncio.ensure_future(self._server.wait_closed()))
+            waits.append(self._server.wait_closed())
         if self._monitor_task is not None:
-            waiters.append(asyncio.ensure_future(asyncio.shield(self._monitor_task)))
-        if not waiters:
+            waits.append(asyncio.shield(self._monitor_task))
+        if not waits:
             return
-        try:
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-        for finished in done:
-            finished.result()
+        finished = [f for f in await first_done(*waits) if f is not None]
+        if self._closing:
+            return
+        for future in finished:
+            future.result()
         if self._monitor_task is not None and self._monitor_task.done():
             raise RuntimeError("the token monitor stopped")
         raise RuntimeError("the proxy server stopped")
@@ -201,8 +202,12 @@ class WorkloadRuntime:
     ) -> None:
         """Stop the monitor (no status change) and the server; then record ``status``.
 
-        ``status=None`` writes nothing: the owner reports (a crash, a removal).
+        ``status=None`` writes nothing: the owner reports (a crash, a removal). Closing
+        again is a no-op.
         """
+        if self._closing:
+            return
+        self._closing = True
         self.gate.seal()
         if status is not None:
             self.gate.set(WorkloadStatus.STOPPING, "stopping")
