@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from mcpkeeper.auth.credentials import CredentialStore
+from mcpkeeper.auth.login import LoginResult, perform_login
 from mcpkeeper.testing import ServedApp, serve_asgi
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -195,3 +197,19 @@ def with_query(url: str, **changes: str | None) -> str:
         else:
             params[key] = value
     return urlunsplit(parts._replace(query=urlencode(params)))
+
+
+async def browser_login(
+    remote_url: str,
+    name: str,
+    *,
+    store: CredentialStore,
+    browser: FollowingBrowser | None = None,
+    **options: Any,
+) -> LoginResult:
+    """``perform_login`` with a :class:`FollowingBrowser`, whose visit is over when this returns or raises."""
+    visitor = browser if browser is not None else FollowingBrowser()
+    try:
+        return await perform_login(remote_url, name, store=store, open_browser=visitor, **options)
+    finally:
+        await visitor.finished()

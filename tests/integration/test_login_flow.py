@@ -24,6 +24,7 @@ from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
 from tests.integration.login_site import (
     FollowingBrowser,
     ScriptedSite,
+    browser_login,
     fixed,
     redirect_with,
     scripted_site,
@@ -56,8 +57,7 @@ async def test_login_stores_a_working_grant_and_reuses_the_registration(
     auth, mcp = fixtures
     shown: list[str] = []
     browser = FollowingBrowser()
-    result = await perform_login(mcp.url, "notes", store=store, show_url=shown.append, open_browser=browser)
-    await browser.finished()
+    result = await browser_login(mcp.url, "notes", store=store, show_url=shown.append, browser=browser)
     assert shown == browser.urls  # the URL is always shown, browser or not
     assert result.auth_required and result.registered_client
     assert result.issuer == auth.issuer and result.has_refresh_token
@@ -70,9 +70,7 @@ async def test_login_stores_a_working_grant_and_reuses_the_registration(
     assert login.token.access_token not in repr(result)
 
     clients_before = len(auth.store.clients)
-    again = FollowingBrowser()
-    second = await perform_login(mcp.url, "notes", store=store, open_browser=again)
-    await again.finished()
+    second = await browser_login(mcp.url, "notes", store=store)
     assert not second.registered_client
     assert second.client_id == result.client_id
     assert len(auth.store.clients) == clients_before
@@ -85,14 +83,11 @@ async def test_a_rejected_registration_is_replaced_on_the_next_login(
     fixtures: tuple[FixtureAuthServer, FixtureMCPServer], store: CredentialStore
 ) -> None:
     _, mcp = fixtures
-    browser = FollowingBrowser()
-    first = await perform_login(mcp.url, "notes", store=store, open_browser=browser)
+    first = await browser_login(mcp.url, "notes", store=store)
     login = store.load("notes")
     assert login is not None
     store.save("notes", StoredLogin(**{**_fields(login), "registration_rejected": True}))
-    browser = FollowingBrowser()
-    second = await perform_login(mcp.url, "notes", store=store, open_browser=browser)
-    await browser.finished()
+    second = await browser_login(mcp.url, "notes", store=store)
     assert second.registered_client and second.client_id != first.client_id
     stored = store.load("notes")
     assert stored is not None and not stored.registration_rejected
@@ -110,16 +105,9 @@ async def test_a_static_client_is_used_as_given(
         ["http://127.0.0.1/callback"], token_endpoint_auth_method="client_secret_post", client_id="static-one"
     )
     clients = len(auth.store.clients)
-    browser = FollowingBrowser()
-    result = await perform_login(
-        mcp.url,
-        "notes",
-        store=store,
-        client_id="static-one",
-        client_secret=client.client_secret,
-        open_browser=browser,
+    result = await browser_login(
+        mcp.url, "notes", store=store, client_id="static-one", client_secret=client.client_secret
     )
-    await browser.finished()
     assert result.client_id == "static-one" and not result.registered_client
     assert len(auth.store.clients) == clients
     stored = store.load("notes")
@@ -134,8 +122,7 @@ async def test_access_denied_is_a_clear_error_and_stores_nothing(
     auth.authorize_mode = "deny"
     browser = FollowingBrowser()
     with pytest.raises(AuthorizationDeniedError, match="refused the login \\(access_denied"):
-        await perform_login(mcp.url, "notes", store=store, open_browser=browser, timeout=10)
-    await browser.finished()
+        await browser_login(mcp.url, "notes", store=store, timeout=10, browser=browser)
     assert browser.callback_statuses == [400]
     assert store.load("notes") is None
 
@@ -149,8 +136,7 @@ async def test_a_callback_with_the_wrong_state_is_ignored(site: ScriptedSite, st
         ]
 
     browser = FollowingBrowser(extra=forged)
-    result = await perform_login(site.mcp_url, "notes", store=store, open_browser=browser, timeout=10)
-    await browser.finished()
+    result = await browser_login(site.mcp_url, "notes", store=store, timeout=10, browser=browser)
     assert browser.callback_statuses == [400, 400, 400, 200]  # three ignored, then the real one
     assert result.auth_required and store.load("notes") is not None
 
@@ -158,8 +144,7 @@ async def test_a_callback_with_the_wrong_state_is_ignored(site: ScriptedSite, st
 async def test_a_callback_without_code(site: ScriptedSite, store: CredentialStore) -> None:
     browser = FollowingBrowser(rewrite=lambda url: with_query(url, code=None))
     with pytest.raises(CallbackError, match="neither a code nor an error"):
-        await perform_login(site.mcp_url, "notes", store=store, open_browser=browser, timeout=10)
-    await browser.finished()
+        await browser_login(site.mcp_url, "notes", store=store, timeout=10, browser=browser)
     assert store.load("notes") is None
 
 
@@ -169,18 +154,15 @@ async def test_another_error_from_the_server(site: ScriptedSite, store: Credenti
         return redirect_with(params["redirect_uri"], {"error": "invalid_scope", "state": params["state"]})
 
     site.answer("/authorize", invalid_scope)
-    browser = FollowingBrowser()
     with pytest.raises(CallbackError, match="invalid_scope") as caught:
-        await perform_login(site.mcp_url, "notes", store=store, open_browser=browser, timeout=10)
+        await browser_login(site.mcp_url, "notes", store=store, timeout=10)
     assert not isinstance(caught.value, AuthorizationDeniedError)
-    await browser.finished()
 
 
 async def test_a_callback_from_another_issuer_is_refused(site: ScriptedSite, store: CredentialStore) -> None:
     browser = FollowingBrowser(rewrite=lambda url: with_query(url, iss="https://mix-up.example"))
     with pytest.raises(CallbackError, match=r"names issuer https://mix-up\.example"):
-        await perform_login(site.mcp_url, "notes", store=store, open_browser=browser, timeout=10)
-    await browser.finished()
+        await browser_login(site.mcp_url, "notes", store=store, timeout=10, browser=browser)
     assert store.load("notes") is None
 
 
@@ -196,17 +178,14 @@ async def test_nobody_logs_in(site: ScriptedSite, store: CredentialStore) -> Non
 
 async def test_token_response_without_access_token(site: ScriptedSite, store: CredentialStore) -> None:
     site.answer("/token", fixed(JSONResponse({"token_type": "Bearer", "expires_in": 60})))
-    browser = FollowingBrowser()
     with pytest.raises(LoginError, match="no access_token in the response"):
-        await perform_login(site.mcp_url, "notes", store=store, open_browser=browser, timeout=10)
-    await browser.finished()
+        await browser_login(site.mcp_url, "notes", store=store, timeout=10)
     assert store.load("notes") is None
 
 
 async def test_code_exchange_sends_pkce_and_resource(site: ScriptedSite, store: CredentialStore) -> None:
     browser = FollowingBrowser()
-    await perform_login(site.mcp_url, "notes", store=store, open_browser=browser, timeout=10)
-    await browser.finished()
+    await browser_login(site.mcp_url, "notes", store=store, timeout=10, browser=browser)
     authorize = dict(_query(browser.urls[0]))
     assert authorize["code_challenge_method"] == "S256" and authorize["resource"] == site.mcp_url
     assert len(authorize["state"]) >= 32
@@ -226,23 +205,17 @@ async def test_no_refresh_token_is_warned_about(site: ScriptedSite, store: Crede
     site.answer(
         "/token", fixed(JSONResponse({"access_token": "a-value", "token_type": "Bearer", "expires_in": 60}))
     )
-    browser = FollowingBrowser()
-    result = await perform_login(site.mcp_url, "notes", store=store, open_browser=browser, timeout=10)
-    await browser.finished()
+    result = await browser_login(site.mcp_url, "notes", store=store, timeout=10)
     assert not result.has_refresh_token
     assert any("no refresh token" in warning for warning in result.warnings)
 
 
 async def test_a_failed_relogin_keeps_the_previous_login(site: ScriptedSite, store: CredentialStore) -> None:
-    browser = FollowingBrowser()
-    await perform_login(site.mcp_url, "notes", store=store, open_browser=browser, timeout=10)
-    await browser.finished()
+    await browser_login(site.mcp_url, "notes", store=store, timeout=10)
     before = store.load("notes")
     site.answer("/token", fixed(JSONResponse({"error": "invalid_grant"}, status_code=400)))
-    browser = FollowingBrowser()
     with pytest.raises(LoginError, match="did not accept the authorization code"):
-        await perform_login(site.mcp_url, "notes", store=store, open_browser=browser, timeout=10)
-    await browser.finished()
+        await browser_login(site.mcp_url, "notes", store=store, timeout=10)
     assert store.load("notes") == before
 
 
@@ -286,9 +259,7 @@ async def test_a_busy_registered_port_falls_back_and_registers_again(
     from urllib.parse import urlsplit
 
     auth, mcp = fixtures
-    browser = FollowingBrowser()
-    first = await perform_login(mcp.url, "notes", store=store, open_browser=browser)
-    await browser.finished()
+    first = await browser_login(mcp.url, "notes", store=store)
     login = store.load("notes")
     assert login is not None
     registered_port = urlsplit(login.client.redirect_uris[0]).port
@@ -296,9 +267,7 @@ async def test_a_busy_registered_port_falls_back_and_registers_again(
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", registered_port))
         busy.listen()
-        browser = FollowingBrowser()
-        second = await perform_login(mcp.url, "notes", store=store, open_browser=browser)
-        await browser.finished()
+        second = await browser_login(mcp.url, "notes", store=store)
     assert second.registered_client and second.client_id != first.client_id
     relogged = store.load("notes")
     assert relogged is not None

@@ -11,12 +11,11 @@ import pytest
 
 from mcpkeeper.auth.credentials import CredentialStore, StoredLogin
 from mcpkeeper.auth.errors import TokenEndpointError, classify
-from mcpkeeper.auth.login import perform_login
 from mcpkeeper.auth.registration import ClientRegistration, rejected_registration_reason
 from mcpkeeper.auth.token import Token
 from mcpkeeper.state.secrets import FileSecretBackend, SecretStore
 from mcpkeeper.testing import FixtureAuthServer
-from tests.integration.login_site import FollowingBrowser, ScriptedSite, scripted_site
+from tests.integration.login_site import browser_login, scripted_site
 
 pytestmark = pytest.mark.integration
 
@@ -88,31 +87,22 @@ async def test_an_outage_leaves_the_store_alone(auth: FixtureAuthServer, store: 
     assert (await store.refresher("w")(token)).refresh_token != token.refresh_token
 
 
-async def test_a_rejected_dynamic_client_is_marked_for_re_registration(
-    auth: FixtureAuthServer, store: CredentialStore
+@pytest.mark.parametrize("dynamic", [True, False])
+async def test_a_rejected_client_is_marked_for_re_registration_when_dynamic(
+    auth: FixtureAuthServer, store: CredentialStore, dynamic: bool
 ) -> None:
-    token = _seed(auth, store)
+    token = _seed(auth, store, dynamic=dynamic)
     del auth.store.clients[CLIENT]  # the server forgot our registration
     with pytest.raises(TokenEndpointError) as caught:
         await store.refresher("w")(token)
     failure = classify(caught.value)
     assert failure.oauth_error == "invalid_client"
     stored = store.load("w")
-    assert stored is not None and stored.registration_rejected
+    assert stored is not None and stored.registration_rejected is dynamic
     assert stored.token == token  # nothing else changed
     reason = rejected_registration_reason("w", failure, dynamic=stored.client.dynamic)
-    assert reason is not None and "mcpkeeper login w" in reason
-
-
-async def test_a_rejected_static_client_is_not_marked(
-    auth: FixtureAuthServer, store: CredentialStore
-) -> None:
-    token = _seed(auth, store, dynamic=False)
-    del auth.store.clients[CLIENT]
-    with pytest.raises(TokenEndpointError):
-        await store.refresher("w")(token)
-    stored = store.load("w")
-    assert stored is not None and not stored.registration_rejected
+    assert reason is not None
+    assert ("mcpkeeper login w`" in reason) is dynamic
 
 
 async def test_a_cancelled_caller_does_not_strand_the_lock(
@@ -137,16 +127,10 @@ async def test_a_cancelled_caller_does_not_strand_the_lock(
 
 async def test_refresh_sends_the_resource(store: CredentialStore) -> None:
     async with scripted_site() as site:
-        await _login(site, store)
+        await browser_login(site.mcp_url, "w", store=store, timeout=10)
         stored = store.load("w")
         assert stored is not None and stored.token is not None
         await store.refresher("w")(stored.token)
         refresh = site.token_forms[-1]
         assert refresh["grant_type"] == "refresh_token"
         assert refresh["resource"] == site.mcp_url
-
-
-async def _login(site: ScriptedSite, store: CredentialStore) -> None:
-    browser = FollowingBrowser()
-    await perform_login(site.mcp_url, "w", store=store, open_browser=browser, timeout=10)
-    await browser.finished()
