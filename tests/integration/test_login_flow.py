@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -86,15 +87,11 @@ async def test_a_rejected_registration_is_replaced_on_the_next_login(
     first = await browser_login(mcp.url, "notes", store=store)
     login = store.load("notes")
     assert login is not None
-    store.save("notes", StoredLogin(**{**_fields(login), "registration_rejected": True}))
+    store.save("notes", replace(login, registration_rejected=True))
     second = await browser_login(mcp.url, "notes", store=store)
     assert second.registered_client and second.client_id != first.client_id
     stored = store.load("notes")
     assert stored is not None and not stored.registration_rejected
-
-
-def _fields(login: StoredLogin) -> dict[str, object]:
-    return {name: getattr(login, name) for name in StoredLogin.__dataclass_fields__}
 
 
 async def test_a_static_client_is_used_as_given(
