@@ -29,17 +29,23 @@ def describe_failure(exc: BaseException) -> tuple[str, ExitCode]:
         return f"login failed: {exc}", ExitCode.FAILURE
     daemon_error = _loaded_class("mcpkeeper.api.client", "DaemonError")
     if daemon_error is not None and isinstance(exc, daemon_error):
-        status = getattr(exc, "status", None)
-        code = ExitCode.NOT_FOUND if status == _NOT_FOUND_STATUS else ExitCode.FAILURE
-        return str(exc), code
+        return str(exc), _daemon_exit_code(exc)
     if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
-        return f"port already in use ({exc.strerror or exc})", ExitCode.FAILURE
+        detail = exc.strerror or str(exc)
+        return (detail if "in use" in detail else f"port already in use ({detail})"), ExitCode.FAILURE
     http_error = _loaded_class("httpx", "TransportError")
     if http_error is not None and isinstance(exc, http_error):
         return f"network error: {exc or type(exc).__name__}", ExitCode.FAILURE
     detail = str(exc).splitlines()[0] if str(exc) else ""
     text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     return f"unexpected {text} (rerun with --debug for the traceback)", ExitCode.FAILURE
+
+
+def _daemon_exit_code(exc: BaseException) -> ExitCode:
+    unavailable = _loaded_class("mcpkeeper.api.client", "DaemonUnavailableError")
+    if unavailable is not None and isinstance(exc, unavailable):
+        return ExitCode.DAEMON_UNAVAILABLE
+    return ExitCode.NOT_FOUND if getattr(exc, "status", None) == _NOT_FOUND_STATUS else ExitCode.FAILURE
 
 
 def _loaded_class(module: str, name: str) -> type[BaseException] | None:

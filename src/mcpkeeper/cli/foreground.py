@@ -22,7 +22,7 @@ def foreground_store(home: Path) -> WorkloadStore:
 
 
 def pid_alive(pid: int | None) -> bool:
-    """Whether a process with this pid exists (ours or another user's)."""
+    """Whether a process with this pid runs (ours or another user's); a zombie does not."""
     if pid is None or pid <= 0:
         return False
     try:
@@ -31,4 +31,14 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A dead process nobody reaped yet still answers kill(0); /proc tells (Linux only)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the parenthesised command name, which may itself contain ") ".
+    return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "Z"
