@@ -183,8 +183,9 @@ async def test_unknown_workload_name(env: dict[str, str]) -> None:
 async def test_unreachable_server_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
     run = await login(env, "http://127.0.0.1:1/mcp", "--name", "dead")
     assert run.returncode == 1
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: login failed: cannot reach the MCP server")
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: login failed: cannot reach the MCP server")
+    assert run.stderr.strip().splitlines()[-1] == errors[0]
     assert not (tmp_path / "home" / "secrets" / "dead.json").exists()
 
 
