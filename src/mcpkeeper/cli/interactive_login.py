@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,7 +16,14 @@ import typer
 if TYPE_CHECKING:
     from mcpkeeper.auth.login import LoginResult
 
-__all__ = ["ClientIdOpt", "ClientSecretOpt", "NoBrowserOpt", "ScopeOpt", "login_interactively"]
+__all__ = [
+    "ClientIdOpt",
+    "ClientSecretOpt",
+    "LoginOptions",
+    "NoBrowserOpt",
+    "ScopeOpt",
+    "login_interactively",
+]
 
 ClientIdOpt = Annotated[
     str | None,
@@ -33,16 +41,18 @@ NoBrowserOpt = Annotated[
 ]
 
 
-def login_interactively(
-    remote_url: str,
-    name: str,
-    *,
-    callback_port: int | None,
-    client_id: str | None,
-    client_secret: str | None,
-    scopes: list[str] | None,
-    open_browser: bool = True,
-) -> LoginResult:
+@dataclass(frozen=True, slots=True)
+class LoginOptions:
+    """The login settings ``run`` and ``proxy`` take from their command line."""
+
+    callback_port: int | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    scopes: list[str] | None = None
+    open_browser: bool = True
+
+
+def login_interactively(remote_url: str, name: str, options: LoginOptions) -> LoginResult:
     """Discover, register if needed, log in through the browser and store the login as ``name``.
 
     A remote that needs no authentication returns at once with ``auth_required`` False.
@@ -53,7 +63,7 @@ def login_interactively(
     from mcpkeeper.auth.login import open_in_browser, perform_login
     from mcpkeeper.cli.errors import CliError, ExitCode
 
-    if client_secret is not None and client_id is None:
+    if options.client_secret is not None and options.client_id is None:
         raise CliError("--client-secret needs --client-id", ExitCode.USAGE)
     err = Console(stderr=True, highlight=False)
 
@@ -73,12 +83,12 @@ def login_interactively(
                 remote_url,
                 name,
                 store=CredentialStore.open(),
-                callback_port=callback_port,
-                client_id=client_id,
-                client_secret=client_secret,
-                scopes=scopes or None,
+                callback_port=options.callback_port,
+                client_id=options.client_id,
+                client_secret=options.client_secret,
+                scopes=options.scopes or None,
                 show_url=show_url,
                 progress=progress,
-                open_browser=open_in_browser if open_browser else None,
+                open_browser=open_in_browser if options.open_browser else None,
             )
         )

@@ -16,9 +16,8 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -28,6 +27,7 @@ from mcpkeeper.cli.foreground import foreground_store
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
     ClientSecretOpt,
+    LoginOptions,
     NoBrowserOpt,
     ScopeOpt,
     login_interactively,
@@ -68,13 +68,7 @@ def proxy(
     remote_url, issuer = _reuse_login(home, chosen, url)
     if remote_url is None:
         result = login_interactively(
-            url,
-            chosen,
-            callback_port=callback_port,
-            client_id=client_id,
-            client_secret=client_secret,
-            scopes=scopes,
-            open_browser=not no_browser,
+            url, chosen, LoginOptions(callback_port, client_id, client_secret, scopes, not no_browser)
         )
         remote_url, issuer = result.remote_url, (result.issuer or "") if result.auth_required else None
     config = WorkloadConfig(
@@ -117,6 +111,7 @@ def _free_port(home: Path) -> int:
 
 async def _serve(config: WorkloadConfig, home: Path, *, stdio: bool) -> None:
     """Run until Ctrl-C/SIGTERM, the end of stdin (``--stdio``), or the workload failing."""
+    from mcpkeeper.workloads.aio import first_done
     from mcpkeeper.workloads.runtime import WorkloadRuntime
 
     main_task = asyncio.current_task()
@@ -125,7 +120,9 @@ async def _serve(config: WorkloadConfig, home: Path, *, stdio: bool) -> None:
     async with WorkloadRuntime(config, home=home) as runtime:
         if stdio:
             print(f"mcpkeeper: {config.name} bridging stdio to {runtime.url}", file=sys.stderr)
-            await _first_of(_bridge(runtime.url), runtime.wait_closed())
+            for finished in await first_done(_bridge(runtime.url), runtime.wait_closed()):
+                if finished is not None:
+                    finished.result()  # re-raise what the bridge or the workload died of
         else:
             print(f"{config.name}: serving {runtime.url} -> {config.remote_url} (Ctrl-C to stop)", flush=True)
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,15 +133,3 @@ async def _bridge(url: str) -> None:
     from mcpkeeper.proxy.stdio_bridge import run_stdio_bridge
 
     await run_stdio_bridge(url)
-
-
-async def _first_of(*waits: Coroutine[Any, Any, None]) -> None:
-    """Wait until the first of ``waits`` ends, cancel the others, re-raise what it died of."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-    for task in done:
-        task.result()

@@ -23,6 +23,7 @@ from mcpkeeper.cli.foreground import foreground_store, pid_alive
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
     ClientSecretOpt,
+    LoginOptions,
     NoBrowserOpt,
     ScopeOpt,
     login_interactively,
@@ -67,13 +68,7 @@ def run(
     chosen = checked_name(name) if name else default_workload_name(url)
     check_name_free(home, chosen)
     result = login_interactively(
-        url,
-        chosen,
-        callback_port=callback_port,
-        client_id=client_id,
-        client_secret=client_secret,
-        scopes=scopes,
-        open_browser=not no_browser,
+        url, chosen, LoginOptions(callback_port, client_id, client_secret, scopes, not no_browser)
     )
     with start_daemon(home) as client:
         info = _create(client, home, chosen, result.remote_url, port, auth=result.auth_required)
