@@ -98,7 +98,10 @@ async def test_a_rejected_client_is_marked_for_re_registration_when_dynamic(
     with pytest.raises(TokenEndpointError) as caught:
         await store.refresher("w")(token)
     failure = classify(caught.value)
-    assert failure.oauth_error == "invalid_client"
+    assert failure.permanent and failure.oauth_error == "invalid_client"
+    # The monitor's status reason is the failure's text: it must name the cure.
+    cure = "`mcpkeeper login w` to register again" if dynamic else "`mcpkeeper login w --client-id ...`"
+    assert cure in failure.reason and "\n" not in failure.reason
     stored = store.load("w")
     assert stored is not None and stored.registration_rejected is dynamic
     assert stored.token == token  # nothing else changed

@@ -102,7 +102,7 @@ def test_rejected_registration_reason_names_the_cure() -> None:
     assert is_registration_rejected(failure)
     reason = rejected_registration_reason("notes", failure)
     assert reason is not None
-    assert "stale" in reason and "`mcpkeeper login notes`" in reason
+    assert "invalid_client" in reason and "stale" in reason and "`mcpkeeper login notes`" in reason
     static = rejected_registration_reason("notes", failure, dynamic=False)
     assert static is not None and "--client-id" in static
 

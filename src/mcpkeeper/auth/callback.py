@@ -136,8 +136,9 @@ class CallbackServer:
         if not done:
             server.force_exit = True
             task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+            await asyncio.wait({task}, timeout=_START_TIMEOUT)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: a failed server must not log "exception never retrieved"
 
     async def _handle(self, request: Request) -> HTMLResponse:
         params = request.query_params

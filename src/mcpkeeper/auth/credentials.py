@@ -33,7 +33,7 @@ import httpx
 from mcpkeeper.auth.errors import TokenEndpointError, classify
 from mcpkeeper.auth.probe import tcp_probe
 from mcpkeeper.auth.protocols import ReachabilityProbe
-from mcpkeeper.auth.registration import ClientRegistration, is_registration_rejected
+from mcpkeeper.auth.registration import ClientRegistration, is_registration_rejected, rejection_hint
 from mcpkeeper.auth.token import Token
 from mcpkeeper.auth.token_client import TokenEndpoint
 from mcpkeeper.state.locks import DEFAULT_LOCK_TIMEOUT, LockTimeout
@@ -255,9 +255,18 @@ class PersistingRefresher:
         try:
             fresh = await login.token_endpoint_client(http=self._http, timeout=self._timeout).refresh(stored)
         except TokenEndpointError as exc:
-            if login.client.dynamic and is_registration_rejected(classify(exc)):
+            if not is_registration_rejected(classify(exc)):
+                raise
+            if login.client.dynamic:  # the next `mcpkeeper login NAME` registers anew
                 self._store.save(self.name, replace(login, registration_rejected=True))
-            raise
+            # Same verdict, but its text (the monitor's status reason) now says what to do.
+            raise TokenEndpointError(
+                exc.status_code,
+                oauth_error=exc.oauth_error,
+                description=exc.description,
+                retry_after=exc.retry_after,
+                detail=f"- {rejection_hint(self.name, login.client.dynamic)}",
+            ) from exc
         self._store.save(self.name, replace(login, token=fresh))
         return fresh
 

@@ -31,6 +31,7 @@ __all__ = [
     "is_registration_rejected",
     "register_client",
     "rejected_registration_reason",
+    "rejection_hint",
     "require_s256",
     "static_client",
 ]
@@ -221,12 +222,14 @@ def rejected_registration_reason(name: str, failure: Failure, *, dynamic: bool =
     """
     if not is_registration_rejected(failure):
         return None
+    hint = rejection_hint(name, dynamic)
+    return f"the authorization server rejected the client ({failure.oauth_error}): {hint}"
+
+
+def rejection_hint(name: str, dynamic: bool) -> str:
+    """What the user does about a rejected client (appended to the refresh error by the refresher)."""
     if dynamic:
         return (
-            f"the authorization server rejected the cached client registration ({failure.oauth_error}); "
-            f"it is likely stale: run `mcpkeeper login {name}` to register again and log in"
+            f"the cached client registration is likely stale; run `mcpkeeper login {name}` to register again"
         )
-    return (
-        f"the authorization server rejected the configured client id ({failure.oauth_error}); "
-        f"check it and run `mcpkeeper login {name} --client-id ...`"
-    )
+    return f"check the configured client id and run `mcpkeeper login {name} --client-id ...`"
