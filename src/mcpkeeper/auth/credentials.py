@@ -247,7 +247,11 @@ class PersistingRefresher:
     async def _refresh_locked(self, token: Token) -> Token:
         login = self._store.load(self.name)
         if login is None or login.token is None:
-            raise TokenEndpointError(400, oauth_error="invalid_grant", description="no stored login")
+            raise TokenEndpointError(
+                400,
+                oauth_error="invalid_grant",
+                description=f"no stored login for {self.name}; run `mcpkeeper login {self.name}`",
+            )
         stored = login.token
         if _rotated_elsewhere(stored, token):
             _log.info("%s: refresh token already rotated by another process; using its result", self.name)
