@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,18 +44,26 @@ def command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "mcpkeeper"]
 
 
-def measure(home: Path, runs: int, output: str) -> list[float]:
+def measure(home: Path, runs: int, output: str) -> tuple[list[float], list[float]]:
+    """Wall and CPU (user + system) milliseconds per run.
+
+    CPU time is reported too because wall time on a busy machine measures the machine:
+    CPU time is what the command itself costs.
+    """
     env = {**os.environ, "MCPKEEPER_HOME": str(home), "COLUMNS": "200"}
     argv = [*command(), "list", "--format", output]
     subprocess.run(argv, env=env, check=True, capture_output=True)  # warm the page cache / .pyc
-    timings = []
+    wall, cpu = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(argv, env=env, check=True, capture_output=True)
-        timings.append((time.perf_counter() - start) * 1000)
+        wall.append((time.perf_counter() - start) * 1000)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
         if b"bench-09" not in done.stdout:
             raise SystemExit("list did not show the benchmark workloads")
-    return timings
+    return wall, cpu
 
 
 def main() -> int:
@@ -71,15 +80,17 @@ def main() -> int:
         print(f"  bare interpreter start:   median {statistics.median(baseline):6.1f} ms")
         worst = 0.0
         for output in [args.format] if args.format else ["table", "json"]:
-            timings = measure(home, args.runs, output)
-            median = statistics.median(timings)
+            wall, cpu = measure(home, args.runs, output)
+            median = statistics.median(wall)
             worst = max(worst, median)
             print(
                 f"  list --format {output:<5}:    median {median:6.1f} ms  "
-                f"min {min(timings):6.1f}  max {max(timings):6.1f}"
+                f"min {min(wall):6.1f}  max {max(wall):6.1f}  (CPU median {statistics.median(cpu):6.1f} ms)"
             )
         verdict = "OK" if worst <= TARGET_MS else "SLOWER THAN TARGET"
-        print(f"  target <= {TARGET_MS:.0f} ms: {verdict}")
+        print(
+            f"  target <= {TARGET_MS:.0f} ms (median wall): {verdict}; load average {os.getloadavg()[0]:.2f}"
+        )
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return 0

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -293,3 +294,21 @@ def test_logs_prints_tails_and_follows(tmp_path: Path) -> None:
         code = follower.wait(10)
     assert code == 0
     assert captured.read_text() == "line one\nline two\nline three\nappended later\n"
+
+
+def test_list_imports_no_heavy_module(tmp_path: Path) -> None:
+    """Start-up guard: ``list`` must not pay for the HTTP stack, servers or the MCP SDK."""
+    _populate(tmp_path)
+    probe = (
+        "import sys, contextlib, io\n"
+        "from mcpkeeper.cli.app import run_cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert run_cli(['list', '--all']) == 0\n"
+        "heavy = ('httpx', 'httpx2', 'mcp', 'uvicorn', 'starlette', 'authlib', 'mcpkeeper.cli.run_cmd')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=cli_env(tmp_path), capture_output=True, text=True, timeout=15
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

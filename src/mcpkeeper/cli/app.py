@@ -21,24 +21,14 @@ import typer
 from typer._click.exceptions import ClickException, UsageError
 
 from mcpkeeper import __version__
-from mcpkeeper.cli import (
-    connect_cmd,
-    lifecycle_cmd,
-    list_cmd,
-    login_wrapper,
-    logs_cmd,
-    proxy_cmd,
-    run_cmd,
-    serve_cmd,
-    status_cmd,
-)
+from mcpkeeper.cli._lazy import LazyGroup, command_specs
 from mcpkeeper.cli.errors import CliError, ExitCode
-from mcpkeeper.cli.failures import describe_failure
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="mcpkeeper",
+    cls=LazyGroup,
     help="Keeps OAuth-protected remote MCP servers usable from MCP clients, through every transient outage.",
     no_args_is_help=True,
     add_completion=False,
@@ -99,19 +89,24 @@ def _configure_logging(debug: bool) -> None:
         root.setLevel(logging.DEBUG)
 
 
-app.command("run")(run_cmd.run)
-app.command("list")(list_cmd.list_workloads)
-app.command("status")(status_cmd.status)
-app.command("login")(login_wrapper.login)
-app.command("stop")(lifecycle_cmd.stop)
-app.command("start")(lifecycle_cmd.start)
-app.command("restart")(lifecycle_cmd.restart)
-app.command("rm")(lifecycle_cmd.remove)
-app.command("logs")(logs_cmd.logs)
-app.command("connect")(connect_cmd.connect)
-app.command("proxy")(proxy_cmd.proxy)
-app.command("serve")(serve_cmd.serve)
-app.command("shutdown")(lifecycle_cmd.stop_daemon)
+# Command name -> (module, function), imported when that command runs (see _lazy).
+command_specs.update(
+    {
+        "run": ("mcpkeeper.cli.run_cmd", "run"),
+        "list": ("mcpkeeper.cli.list_cmd", "list_workloads"),
+        "status": ("mcpkeeper.cli.status_cmd", "status"),
+        "login": ("mcpkeeper.cli.login_wrapper", "login"),
+        "stop": ("mcpkeeper.cli.lifecycle_cmd", "stop"),
+        "start": ("mcpkeeper.cli.lifecycle_cmd", "start"),
+        "restart": ("mcpkeeper.cli.lifecycle_cmd", "restart"),
+        "rm": ("mcpkeeper.cli.lifecycle_cmd", "remove"),
+        "logs": ("mcpkeeper.cli.logs_cmd", "logs"),
+        "connect": ("mcpkeeper.cli.connect_cmd", "connect"),
+        "proxy": ("mcpkeeper.cli.proxy_cmd", "proxy"),
+        "serve": ("mcpkeeper.cli.serve_cmd", "serve"),
+        "shutdown": ("mcpkeeper.cli.lifecycle_cmd", "stop_daemon"),
+    }
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -135,6 +130,8 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     except typer.Abort as exc:
         return _fail("aborted", ExitCode.FAILURE, exc)
     except Exception as exc:
+        from mcpkeeper.cli.failures import describe_failure
+
         message, code = describe_failure(exc)
         return _fail(message, code, exc)
     return result if isinstance(result, int) else ExitCode.OK

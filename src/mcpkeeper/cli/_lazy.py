@@ -1,0 +1,65 @@
+"""Commands whose modules are imported only when that command runs.
+
+typer builds every command from its function, so a plain app imports every command
+module (and what they import) before running any of them. ``mcpkeeper list`` must start
+fast, so the group below holds a table of "command name -> module:function" and builds
+a command the first time it is looked up: running ``list`` imports ``list_cmd`` only,
+while ``--help`` (which lists them all) imports them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
+
+import typer
+
+# The click that typer vendors: the type of the command objects typer builds.
+from typer._click import Command
+from typer.core import TyperGroup
+
+__all__ = ["LazyGroup", "command_specs"]
+
+#: name -> (module, function); filled by the app before it runs.
+command_specs: dict[str, tuple[str, str]] = {}
+
+
+class _CommandTable(MutableMapping[str, Command]):
+    """A dict of commands whose values are built on first access from ``command_specs``."""
+
+    def __init__(self, build: Callable[[str, Callable[..., Any]], Command]) -> None:
+        self._build = build
+        self._built: dict[str, Command] = {}
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._built:
+            module, function = command_specs[name]  # KeyError: no such command
+            self._built[name] = self._build(name, getattr(importlib.import_module(module), function))
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*command_specs, *self._built]))
+
+    def __len__(self) -> int:
+        return len(set(command_specs) | set(self._built))
+
+
+class LazyGroup(TyperGroup):
+    """The ``mcpkeeper`` group: subcommands come from :data:`command_specs`, built on demand."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _CommandTable(_build_command)
+
+
+def _build_command(name: str, function: Callable[..., Any]) -> Command:
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command(name)(function)
+    return typer.main.get_command(single)
