@@ -42,6 +42,8 @@ class Upstream:
     release: asyncio.Event = field(default_factory=asyncio.Event)
     first_chunk: asyncio.Event = field(default_factory=asyncio.Event)
     stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
+    hold_started: asyncio.Event = field(default_factory=asyncio.Event)
+    hold_abandoned: asyncio.Event = field(default_factory=asyncio.Event)
     endpoint_url: str = "/messages/?session_id=abc"
     redirect_to: str = ""
 
@@ -55,6 +57,8 @@ class Upstream:
                 Route("/boom", self._boom, methods=["GET", "POST"]),
                 Route("/protected", self._protected, methods=["GET", "POST"]),
                 Route("/redirect", self._redirect, methods=["GET", "POST"]),
+                Route("/hold", self._hold, methods=["POST"]),
+                Route("/cookie", self._cookie, methods=["GET"]),
                 Route("/{rest:path}", self._record, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
             ]
         )
@@ -132,6 +136,22 @@ class Upstream:
                 headers={"www-authenticate": 'Bearer error="invalid_token"'},
             )
         return JSONResponse({"ok": True, "body": entry["body"]})
+
+    async def _hold(self, request: Request) -> Response:
+        """A tool call that takes its time: answers nothing until the caller has gone."""
+        self._note(request, await request.body())
+        self.hold_started.set()
+        async with asyncio.timeout(WAIT):
+            while not await request.is_disconnected():
+                await asyncio.sleep(0.01)
+        self.hold_abandoned.set()
+        return JSONResponse({"too": "late"})
+
+    async def _cookie(self, request: Request) -> Response:
+        self._note(request)
+        response = JSONResponse({"cookie": request.headers.get("cookie")})
+        response.set_cookie("upstream-session", "s3cr3t", path="/")
+        return response
 
     async def _redirect(self, request: Request) -> Response:
         self._note(request)
@@ -264,6 +284,30 @@ async def test_client_disconnect_cancels_the_upstream_stream(
         async with asyncio.timeout(WAIT):
             assert await anext(lines) == "event: message"
     await asyncio.wait_for(upstream.stream_closed.wait(), WAIT)
+
+
+async def test_client_disconnect_cancels_a_request_still_waiting_for_its_answer(
+    upstream: Upstream, proxy_url: str, client: httpx.AsyncClient
+) -> None:
+    call = asyncio.create_task(
+        client.post(proxy_url + "/hold", json={"jsonrpc": "2.0", "id": 1, "method": "x"})
+    )
+    await asyncio.wait_for(upstream.hold_started.wait(), WAIT)
+    call.cancel()  # the client gives up and closes its connection
+    await asyncio.wait_for(upstream.hold_abandoned.wait(), WAIT)
+
+
+async def test_cookies_pass_through_and_are_never_stored_by_the_proxy(
+    upstream: Upstream, proxy_url: str
+) -> None:
+    async with httpx.AsyncClient(timeout=WAIT) as first:
+        answer = await first.get(proxy_url + "/cookie")
+        assert answer.cookies.get("upstream-session") == "s3cr3t"
+        again = await first.get(proxy_url + "/cookie")
+        assert again.json() == {"cookie": "upstream-session=s3cr3t"}
+    async with httpx.AsyncClient(timeout=WAIT) as second:
+        other = await second.get(proxy_url + "/cookie")
+    assert other.json() == {"cookie": None}
 
 
 # --- legacy HTTP+SSE endpoint event and redirects -----------------------------------------

@@ -26,20 +26,21 @@ Tokens are never logged: log lines carry the method, the path and the status onl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from mcpkeeper.auth.errors import TokenUnavailableError
 from mcpkeeper.auth.protocols import TokenProvider
 from mcpkeeper.auth.token import Token
 from mcpkeeper.proxy._body import DEFAULT_REPLAY_LIMIT, ClientDisconnected, RequestBody, read_request_body
+from mcpkeeper.proxy._disconnect import DisconnectWatch
 from mcpkeeper.proxy._headers import RawHeaders, downstream_headers, header_value, upstream_headers
 from mcpkeeper.proxy._replies import LocalReply, reply_for_token_error
 from mcpkeeper.proxy._rewrite import Origin, UrlRewriter, rewrite_endpoint_event
@@ -56,8 +57,17 @@ UPSTREAM_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=64
 
 
 def create_upstream_client() -> httpx.AsyncClient:
-    """The HTTP client for upstream requests; one may be shared by every workload."""
-    return httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT, limits=UPSTREAM_LIMITS, follow_redirects=False)
+    """The HTTP client for upstream requests; one may be shared by every workload.
+
+    Its cookie jar refuses everything: cookies belong to the MCP clients and pass through
+    the proxy untouched; a shared jar would hand one client's session cookie to another.
+    """
+    return httpx.AsyncClient(
+        timeout=UPSTREAM_TIMEOUT,
+        limits=UPSTREAM_LIMITS,
+        follow_redirects=False,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+    )
 
 
 def local_url_for(upstream_url: str, local_origin: str) -> str:
@@ -144,12 +154,8 @@ class ProxyApp:
             return
         status: int | str = "cancelled"
         try:
-            with anyio.CancelScope() as cancel_scope:
-                watcher = asyncio.create_task(_cancel_on_disconnect(receive, body, cancel_scope))
-                try:
-                    status = await self._forward(scope, body, send)
-                finally:
-                    watcher.cancel()
+            with anyio.CancelScope() as cancel_scope, DisconnectWatch(receive, body, cancel_scope) as watch:
+                status = await self._forward(scope, body, send, watch)
         except ClientDisconnected:
             pass
         finally:
@@ -160,7 +166,7 @@ class ProxyApp:
                     "%s %s %s -> %s in %.1f ms", self.name, scope["method"], scope["path"], status, elapsed
                 )
 
-    async def _forward(self, scope: Scope, body: RequestBody, send: Send) -> int:
+    async def _forward(self, scope: Scope, body: RequestBody, send: Send, watch: DisconnectWatch) -> int:
         method: str = scope["method"]
         token: Token | None = None
         if self._provider is not None:
@@ -173,18 +179,21 @@ class ProxyApp:
             outcome = await self._after_401(scope, body, token, outcome)
         if isinstance(outcome, LocalReply):
             return await self._reply(send, method, body, outcome)
-        await self._relay(scope, outcome, send)
+        await self._relay(scope, outcome, send, watch)
         return outcome.status_code
 
     async def _open(
         self, scope: Scope, body: RequestBody, token: Token | None
     ) -> httpx.Response | LocalReply:
         """Send the request upstream and return once its response headers arrived."""
-        request = self._http.build_request(
+        # Built directly rather than with ``client.build_request``: the proxy adds no client
+        # defaults (User-Agent, cookies from a jar) to what the client sent. Cheaper, too.
+        request = httpx.Request(
             scope["method"],
             self._target(scope),
             headers=upstream_headers(scope["headers"], token.access_token if token is not None else None),
             content=body.content(),
+            extensions={"timeout": self._http.timeout.as_dict()},
         )
         try:
             return await self._http.send(request, stream=True, follow_redirects=False)
@@ -251,15 +260,19 @@ class ProxyApp:
         root: str = scope.get("root_path", "")
         return UrlRewriter(self._origin, f"{scope['scheme']}://{netloc}{root}", root)
 
-    async def _relay(self, scope: Scope, response: httpx.Response, send: Send) -> None:
+    async def _relay(
+        self, scope: Scope, response: httpx.Response, send: Send, watch: DisconnectWatch
+    ) -> None:
         """Stream ``response`` to the client chunk by chunk, as the upstream sends it."""
         headers = downstream_headers(response.headers.raw)
         chunks: AsyncIterator[bytes] = response.aiter_raw()
         if 300 <= response.status_code < 400:
             headers = self._rewrite_location(scope, headers)
-        elif scope["method"] == "GET" and _is_event_stream(headers):
-            chunks = rewrite_endpoint_event(chunks, self._rewriter(scope))
-            headers = [(key, value) for key, value in headers if key != b"content-length"]
+        elif _is_event_stream(headers):
+            watch.arm()  # a stream may idle for hours: notice the client leaving
+            if scope["method"] == "GET":
+                chunks = rewrite_endpoint_event(chunks, self._rewriter(scope))
+                headers = [(key, value) for key, value in headers if key != b"content-length"]
         try:
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             async for chunk in chunks:
@@ -295,13 +308,3 @@ class ProxyApp:
 def _is_event_stream(headers: RawHeaders) -> bool:
     value = header_value(headers, b"content-type")
     return value is not None and value.lstrip().lower().startswith(b"text/event-stream")
-
-
-async def _cancel_on_disconnect(receive: Receive, body: RequestBody, scope: anyio.CancelScope) -> None:
-    """Cancel the exchange when the client goes away (also while a stream idles)."""
-    await body.done.wait()
-    while True:
-        message: Message = await receive()
-        if message["type"] == "http.disconnect":
-            scope.cancel()
-            return

@@ -1,0 +1,248 @@
+"""What the proxy costs an MCP client: latency and throughput of ``tools/call echo``.
+
+Three processes, as in real use: the fixture servers (``python -m mcpkeeper.testing serve``),
+the proxy (this file with ``--serve-proxy``, a provider handing out one minted token), and
+the measuring client (the official ``mcp`` SDK client over streamable HTTP). The same calls
+go once directly to the fixture MCP server (with the bearer token set by the client) and
+once through the proxy (no token on the client side).
+
+    .venv/bin/python bench/bench_proxy.py [--calls 1000] [--clients 16] [--per-client 100]
+
+Targets: <= 1 ms added at p50, >= 70 % of direct throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import httpx2
+import uvicorn
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from mcpkeeper.auth.token import Token
+from mcpkeeper.proxy import create_proxy_app
+
+_TOKEN_ENV = "MCPKEEPER_BENCH_TOKEN"  # the token goes to the proxy process by environment, not argv
+_START_TIMEOUT = 20.0
+_WARMUP = 30
+
+
+class _StaticProvider:
+    """A TokenProvider with one valid token: the bench measures the proxy, not the monitor."""
+
+    def __init__(self, access_token: str) -> None:
+        self._token = Token(access_token=access_token)
+
+    async def token(self) -> Token:
+        return self._token
+
+    async def force_refresh(self, rejected: Token) -> Token:
+        return self._token
+
+
+# --- the proxy process ----------------------------------------------------------------------
+
+
+async def _serve_proxy(upstream_url: str) -> None:
+    app = create_proxy_app(upstream_url, _StaticProvider(os.environ[_TOKEN_ENV]), name="bench")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    print(json.dumps({"port": port}), flush=True)
+    await task
+
+
+# --- the measuring process ------------------------------------------------------------------
+
+
+@dataclass
+class _Figures:
+    p50: float
+    p99: float
+    mean: float
+    throughput: float
+
+
+@asynccontextmanager
+async def _process(args: list[str], env: dict[str, str] | None = None) -> AsyncIterator[dict[str, str]]:
+    """Start a child that prints one JSON line when ready; stop it on exit."""
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=subprocess.PIPE, env={**os.environ, **(env or {})}
+    )
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), _START_TIMEOUT)
+        if not line:
+            raise RuntimeError(f"{args} exited before it was ready")
+        yield json.loads(line)
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+def _client(url: str, headers: dict[str, str]) -> Client:
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
+    return Client(streamable_http_client(url, http_client=http), mode="legacy", cache=None)
+
+
+async def _sequential(paths: dict[str, tuple[str, dict[str, str]]], calls: int) -> dict[str, list[float]]:
+    """Latency of each call, the paths interleaved call by call so that load from other
+    processes on the machine falls on both alike."""
+    latencies: dict[str, list[float]] = {label: [] for label in paths}
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {
+            label: await stack.enter_async_context(_client(*target)) for label, target in paths.items()
+        }
+        for client in clients.values():
+            for _ in range(_WARMUP):
+                await client.call_tool("echo", {"text": "warm-up"})
+        order = list(clients.items())
+        for i in range(calls):
+            for label, client in order if i % 2 else reversed(order):
+                started = time.perf_counter()
+                result = await client.call_tool("echo", {"text": f"call {i}"})
+                latencies[label].append((time.perf_counter() - started) * 1000)
+                if result.is_error:
+                    raise RuntimeError(f"echo failed on the {label} path: {result}")
+    return latencies
+
+
+async def _concurrent(url: str, headers: dict[str, str], clients: int, per_client: int) -> tuple[int, float]:
+    """``(calls, seconds)`` for ``clients`` sessions calling back to back."""
+    ready = asyncio.Barrier(clients + 1)
+    done = asyncio.Barrier(clients + 1)
+
+    async def one() -> None:
+        async with _client(url, headers) as client:
+            await client.call_tool("echo", {"text": "warm-up"})
+            await ready.wait()
+            for i in range(per_client):
+                await client.call_tool("echo", {"text": f"call {i}"})
+            await done.wait()
+
+    tasks = [asyncio.create_task(one()) for _ in range(clients)]
+    await ready.wait()
+    started = time.perf_counter()
+    await done.wait()
+    elapsed = time.perf_counter() - started
+    await asyncio.gather(*tasks)
+    return clients * per_client, elapsed
+
+
+async def _throughput(
+    paths: dict[str, tuple[str, dict[str, str]]], clients: int, per_client: int, rounds: int
+) -> dict[str, float]:
+    """Calls per second of each path, over alternating rounds (same reason as above)."""
+    totals = {label: [0, 0.0] for label in paths}
+    for _ in range(rounds):
+        for label, (url, headers) in paths.items():
+            calls, seconds = await _concurrent(url, headers, clients, per_client)
+            totals[label][0] += calls
+            totals[label][1] += seconds
+    return {label: calls / seconds for label, (calls, seconds) in totals.items()}
+
+
+def _figures(latencies: list[float], throughput: float) -> _Figures:
+    ordered = sorted(latencies)
+    return _Figures(
+        p50=statistics.median(ordered),
+        p99=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        mean=statistics.fmean(ordered),
+        throughput=throughput,
+    )
+
+
+async def _bench(args: argparse.Namespace) -> int:
+    here = os.path.abspath(__file__)
+    async with _process([sys.executable, "-m", "mcpkeeper.testing", "serve", "--json"]) as fixture:
+        async with httpx.AsyncClient() as http:
+            minted = (await http.post(fixture["control_url"] + "/mint", json={"client_id": "bench"})).json()
+        token = minted["access_token"]
+        direct_url = fixture["mcp_url"]
+        async with _process(
+            [sys.executable, here, "--serve-proxy", direct_url], env={_TOKEN_ENV: token}
+        ) as proxy:
+            paths = {
+                "direct": (direct_url, {"authorization": f"Bearer {token}"}),
+                "proxy": (f"http://127.0.0.1:{proxy['port']}/mcp", {}),
+            }
+            print(f"{args.calls} sequential calls per path, interleaved", flush=True)
+            latencies = await _sequential(paths, args.calls)
+            per_round = max(1, args.per_client // args.rounds)
+            print(
+                f"{args.clients} concurrent clients x {per_round} calls, "
+                f"{args.rounds} alternating rounds per path",
+                flush=True,
+            )
+            rates = await _throughput(paths, args.clients, per_round, args.rounds)
+    _report(_figures(latencies["direct"], rates["direct"]), _figures(latencies["proxy"], rates["proxy"]))
+    return 0
+
+
+def _report(direct: _Figures, proxied: _Figures) -> None:
+    rows = [
+        ("sequential p50 (ms)", direct.p50, proxied.p50, f"+{proxied.p50 - direct.p50:.2f} ms"),
+        ("sequential p99 (ms)", direct.p99, proxied.p99, f"+{proxied.p99 - direct.p99:.2f} ms"),
+        ("sequential mean (ms)", direct.mean, proxied.mean, f"+{proxied.mean - direct.mean:.2f} ms"),
+        (
+            "concurrent (calls/s)",
+            direct.throughput,
+            proxied.throughput,
+            f"{proxied.throughput / direct.throughput:.0%} of direct",
+        ),
+    ]
+    print()
+    print(f"{'':22}{'direct':>10}{'proxy':>10}   proxy vs direct")
+    for name, a, b, delta in rows:
+        print(f"{name:22}{a:10.2f}{b:10.2f}   {delta}")
+    p50_ok = proxied.p50 - direct.p50 <= 1.0
+    rate_ok = proxied.throughput >= 0.7 * direct.throughput
+    print()
+    print(f"added p50 <= 1 ms: {'yes' if p50_ok else 'NO'}; throughput >= 70 %: {'yes' if rate_ok else 'NO'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=1000, help="sequential calls per path")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent client sessions")
+    parser.add_argument(
+        "--per-client", type=int, default=100, help="calls per concurrent session, all rounds"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="alternating throughput rounds per path")
+    parser.add_argument("--serve-proxy", metavar="UPSTREAM_URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if args.serve_proxy:
+        asyncio.run(_serve_proxy(args.serve_proxy))
+        return 0
+    return asyncio.run(_bench(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
