@@ -312,3 +312,11 @@ def test_list_imports_no_heavy_module(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+def test_home_option_overrides_the_environment(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    _populate(elsewhere)
+    done = run_cli(tmp_path, "--home", str(elsewhere), "list", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert {row["name"] for row in json.loads(done.stdout)} == {"alpha", "bravo", "charlie"}

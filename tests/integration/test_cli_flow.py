@@ -20,7 +20,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from mcpkeeper.api.paths import pid_path
 from mcpkeeper.auth.credentials import CredentialStore
-from mcpkeeper.state.workload_store import WorkloadStore
+from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
 from tests.integration.cli_support import (
     CLI,
     FixtureProcess,
@@ -246,3 +246,30 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+async def test_run_a_remote_that_needs_no_login_skips_the_browser(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    import asyncio
+
+    from mcpkeeper.testing import FixtureMCPServer
+
+    async with FixtureMCPServer(require_auth=False) as open_server:
+        done = await asyncio.to_thread(
+            run_cli, tmp_path, "run", open_server.url, "--name", "open", "-o", "json", env=env
+        )
+        assert done.returncode == 0, done.stderr
+        assert "/authorize?" not in done.stderr
+        info = json.loads(done.stdout)["workload"]
+        assert info["status"] == "running"
+        assert await _echo(info["url"], "no login") == "no login"
+    assert CredentialStore.open(tmp_path).load("open") is None
+
+
+def test_a_daemon_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:
+    # A Unix socket path has a length limit: a home this deep makes the daemon fail at start.
+    home = tmp_path / ("d" * 60) / ("e" * 60)
+    WorkloadStore(home).put(WorkloadConfig(name="w", remote_url="https://w.example.com/mcp", port=42300))
+    done = run_cli(home, "start", "w")
+    assert_one_line_error(done, code=4, contains="daemon")
