@@ -6,7 +6,6 @@ out tokens minted by the fixture authorization server (the monitor is tested els
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,21 +18,15 @@ from mcpkeeper.auth.errors import AuthRetryingError, UnauthenticatedError
 from mcpkeeper.proxy import create_proxy_app
 from mcpkeeper.proxy._replies import PROXY_ERROR_CODE
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer, serve_asgi
-from tests.integration.proxy_support import FakeProvider
+from tests.integration.proxy_support import (  # fixture_*: importing registers the fixtures
+    FakeProvider,
+    exercise_fixture_tools,
+    fixture_auth_server,  # noqa: F401
+    fixture_servers,  # noqa: F401
+    text_of,
+)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def auth_server() -> AsyncIterator[FixtureAuthServer]:
-    async with FixtureAuthServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def mcp_server(auth_server: FixtureAuthServer) -> AsyncIterator[FixtureMCPServer]:
-    async with FixtureMCPServer(auth_server) as server:
-        yield server
 
 
 def _mint(auth_server: FixtureAuthServer) -> str:
@@ -51,12 +44,7 @@ async def test_sdk_client_calls_tools_through_the_proxy(
         serve_asgi(create_proxy_app(mcp_server.url, provider, name="fixture")) as proxy,
         Client(proxy.url + "/mcp", mode=mode) as client,
     ):
-        tools = await client.list_tools()
-        echoed = await client.call_tool("echo", {"text": "through the proxy"})
-        added = await client.call_tool("add", {"a": 2, "b": 40})
-    assert {tool.name for tool in tools.tools} >= {"echo", "add", "slow"}
-    assert _text(echoed) == "through the proxy"
-    assert _text(added) == "42"
+        await exercise_fixture_tools(client, "through the proxy")
     assert mcp_server.tool_calls["echo"] == 1
     assert mcp_server.saw_token(token)
     assert mcp_server.seen_token_count == 1
@@ -75,7 +63,7 @@ async def test_revoked_token_is_refreshed_once_and_the_call_replayed(
         await client.call_tool("echo", {"text": "before"})
         assert auth_server.revoke_access_token(first)
         result = await client.call_tool("echo", {"text": "after revocation"})
-    assert _text(result) == "after revocation"
+    assert text_of(result) == "after revocation"
     assert provider.rejected == [first]
     assert mcp_server.statuses[401] == 1  # seen by the proxy only, never by the client
     assert mcp_server.tool_calls["echo"] == 2
@@ -101,7 +89,7 @@ async def test_auth_retrying_reaches_the_sdk_client_as_an_error_with_retry_after
     assert retrying.value.error.data == {"status": "auth_retrying", "http_status": 503, "retry_after": 13}
     assert dead.value.error.data == {"status": "unauthenticated", "http_status": 503}
     assert "mcpkeeper login fixture" in dead.value.message
-    assert _text(recovered) == "back"
+    assert text_of(recovered) == "back"
     assert mcp_server.tool_calls["echo"] == 1
 
 
@@ -118,10 +106,4 @@ async def test_legacy_http_sse_transport_through_the_proxy() -> None:
         Client(sse_client(proxy.url + "/sse"), mode="legacy") as client,
     ):
         result = await client.call_tool("echo", {"text": "over HTTP+SSE"})
-    assert _text(result) == "over HTTP+SSE"
-
-
-def _text(result: Any) -> str:
-    content = result.content[0]
-    text: str = content.text
-    return text
+    assert text_of(result) == "over HTTP+SSE"

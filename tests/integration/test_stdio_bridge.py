@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,23 +20,17 @@ from mcpkeeper.auth.errors import AuthRetryingError
 from mcpkeeper.proxy import create_proxy_app
 from mcpkeeper.proxy._replies import PROXY_ERROR_CODE
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer, ServedApp, serve_asgi
-from tests.integration.proxy_support import FakeProvider
+from tests.integration.proxy_support import (  # fixture_*: importing registers the fixtures
+    FakeProvider,
+    exercise_fixture_tools,
+    fixture_auth_server,  # noqa: F401
+    fixture_servers,  # noqa: F401
+    text_of,
+)
 
 pytestmark = pytest.mark.integration
 
 WAIT = 20.0  # bound on a subprocess answering (interpreter start-up included)
-
-
-@pytest.fixture
-async def auth_server() -> AsyncIterator[FixtureAuthServer]:
-    async with FixtureAuthServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def mcp_server(auth_server: FixtureAuthServer) -> AsyncIterator[FixtureMCPServer]:
-    async with FixtureMCPServer(auth_server) as server:
-        yield server
 
 
 @pytest.fixture
@@ -57,12 +50,7 @@ async def test_stdio_client_calls_tools_through_the_bridge_and_the_proxy(
         serve_asgi(create_proxy_app(mcp_server.url, provider, name="fixture")) as proxy,
         Client(_bridge(proxy.url + "/mcp"), mode=mode, read_timeout_seconds=WAIT) as client,
     ):
-        tools = await client.list_tools()
-        echoed = await client.call_tool("echo", {"text": "over stdio"})
-        added = await client.call_tool("add", {"a": 40, "b": 2})
-    assert {tool.name for tool in tools.tools} >= {"echo", "add", "slow"}
-    assert _text(echoed) == "over stdio"
-    assert _text(added) == "42"
+        await exercise_fixture_tools(client, "over stdio")
     assert mcp_server.saw_token(provider.tokens[0])
     assert mcp_server.tool_calls["echo"] == 1
 
@@ -81,7 +69,7 @@ async def test_a_503_becomes_an_error_for_that_call_and_the_bridge_keeps_running
         recovered = await client.call_tool("echo", {"text": "back"})
     assert refused.value.code == PROXY_ERROR_CODE
     assert refused.value.error.data == {"status": "auth_retrying", "http_status": 503, "retry_after": 13}
-    assert _text(recovered) == "back"
+    assert text_of(recovered) == "back"
 
 
 async def test_the_bridge_survives_the_proxy_going_away_and_coming_back(
@@ -97,7 +85,7 @@ async def test_the_bridge_survives_the_proxy_going_away_and_coming_back(
         recovered = await client.call_tool("echo", {"text": "again"})
     assert "cannot reach the mcpkeeper proxy" in unreachable.value.message
     assert unreachable.value.error.data["status"] == "proxy_unreachable"
-    assert _text(recovered) == "again"
+    assert text_of(recovered) == "again"
 
 
 async def test_raw_lines_garbage_is_skipped_and_answers_are_drained_after_stdin_closes(
@@ -161,8 +149,3 @@ async def _read_message(stdout: asyncio.StreamReader) -> dict[str, Any]:
     assert line, "the bridge closed stdout"
     message: dict[str, Any] = json.loads(line)
     return message
-
-
-def _text(result: Any) -> str:
-    text: str = result.content[0].text
-    return text

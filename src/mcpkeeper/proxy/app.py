@@ -268,11 +268,13 @@ class ProxyApp:
         chunks: AsyncIterator[bytes] = response.aiter_raw()
         if 300 <= response.status_code < 400:
             headers = self._rewrite_location(scope, headers)
-        elif _is_event_stream(headers):
-            watch.arm()  # a stream may idle for hours: notice the client leaving
-            if scope["method"] == "GET":
-                chunks = rewrite_endpoint_event(chunks, self._rewriter(scope))
-                headers = [(key, value) for key, value in headers if key != b"content-length"]
+        elif scope["method"] == "GET" and _is_event_stream(headers):
+            # A GET stream may idle for hours: notice the client leaving at once. (A POST
+            # answered with SSE usually ends with its result; the watch's timer covers
+            # the ones that stay open.)
+            watch.arm()
+            chunks = rewrite_endpoint_event(chunks, self._rewriter(scope))
+            headers = [(key, value) for key, value in headers if key != b"content-length"]
         try:
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             async for chunk in chunks:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import anyio
 import httpx2
@@ -33,7 +33,7 @@ from mcp.client._transport import ReadStream, WriteStream
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
-from mcp_types import JSONRPCError, JSONRPCRequest, JSONRPCResponse, RequestId
+from mcp_types import JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse, RequestId
 
 from mcpkeeper.proxy._bridge_headers import HeaderStamper
 from mcpkeeper.proxy._replies import LocalReply
@@ -91,11 +91,9 @@ class _Pipe:
         from_client: ReadStream[SessionMessage | Exception],
         to_server: WriteStream[SessionMessage],
     ) -> None:
-        async for item in from_client:
-            if isinstance(item, Exception):
-                log.warning("ignoring a line on stdin that is not a JSON-RPC message: %s", item)
-                continue
-            message = item.message
+        async for message in _messages(
+            from_client, "ignoring a line on stdin that is not a JSON-RPC message"
+        ):
             if isinstance(message, JSONRPCRequest):
                 self._pending.add(message.id)
                 self._idle = anyio.Event()
@@ -108,11 +106,9 @@ class _Pipe:
         from_server: ReadStream[SessionMessage | Exception],
         to_client: WriteStream[SessionMessage],
     ) -> None:
-        async for item in from_server:
-            if isinstance(item, Exception):
-                log.warning("dropping a message from the server that could not be read: %s", item)
-                continue
-            message = item.message
+        async for message in _messages(
+            from_server, "dropping a message from the server that could not be read"
+        ):
             self._stamper.inbound(message)
             await to_client.send(SessionMessage(message))
             if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
@@ -128,6 +124,17 @@ class _Pipe:
         """Return once every request sent so far has had its answer relayed."""
         while self._pending:
             await self._idle.wait()
+
+
+async def _messages(
+    stream: ReadStream[SessionMessage | Exception], complaint: str
+) -> AsyncIterator[JSONRPCMessage]:
+    """The messages of a transport stream; what it could not parse is logged and skipped."""
+    async for item in stream:
+        if isinstance(item, Exception):
+            log.warning("%s: %s", complaint, item)
+            continue
+        yield item.message
 
 
 class _UnreachableAsReply(httpx2.AsyncBaseTransport):
