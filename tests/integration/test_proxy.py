@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,8 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from mcpkeeper.auth.errors import AuthRetryingError, UnauthenticatedError
-from mcpkeeper.proxy import create_proxy_app
-from mcpkeeper.proxy._replies import PROXY_ERROR_CODE
+from mcpkeeper.proxy import PROXY_ERROR_CODE, create_proxy_app
 from mcpkeeper.testing import serve_asgi
 from tests.integration.proxy_support import FakeProvider
 
@@ -501,3 +501,19 @@ async def test_upstream_401_without_a_provider_is_503(upstream: Upstream, client
     assert "mcpkeeper login open" in response.json()["error"]
     assert plain.status_code == 200
     assert upstream.seen[-1]["authorization"] == []
+
+
+async def test_tokens_never_reach_the_logs(
+    upstream: Upstream, provider: FakeProvider, proxy_url: str, client: httpx.AsyncClient, caplog: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    upstream.valid_tokens = {"token-B"}
+    await client.post(proxy_url + "/protected", json={"jsonrpc": "2.0", "id": 1, "method": "x"})  # replayed
+    upstream.valid_tokens = set()
+    await client.post(proxy_url + "/protected", json={"jsonrpc": "2.0", "id": 2, "method": "x"})  # 401 twice
+    provider.error = AuthRetryingError("token endpoint answered HTTP 500", retry_after=3)
+    await client.get(proxy_url + "/mcp", headers={"authorization": "Bearer client-secret"})
+    assert provider.rejected == ["token-A", "token-B"]
+    assert "answering 503" in caplog.text  # the log is there, and says what happened
+    for secret in ("token-A", "token-B", "client-secret"):
+        assert secret not in caplog.text

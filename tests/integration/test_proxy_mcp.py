@@ -15,8 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
 from mcpkeeper.auth.errors import AuthRetryingError, UnauthenticatedError
-from mcpkeeper.proxy import create_proxy_app
-from mcpkeeper.proxy._replies import PROXY_ERROR_CODE
+from mcpkeeper.proxy import PROXY_ERROR_CODE, create_proxy_app
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer, serve_asgi
 from tests.integration.proxy_support import (  # fixture_*: importing registers the fixtures
     FakeProvider,

@@ -17,8 +17,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 from mcpkeeper.auth.errors import AuthRetryingError
-from mcpkeeper.proxy import create_proxy_app
-from mcpkeeper.proxy._replies import PROXY_ERROR_CODE
+from mcpkeeper.proxy import PROXY_ERROR_CODE, create_proxy_app
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer, ServedApp, serve_asgi
 from tests.integration.proxy_support import (  # fixture_*: importing registers the fixtures
     FakeProvider,

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mcpkeeper.proxy._replies import PROXY_ERROR_CODE
 from mcpkeeper.proxy.app import ProxyApp, create_proxy_app, create_upstream_client, local_url_for
 
 if TYPE_CHECKING:
     from mcpkeeper.proxy.stdio_bridge import run_stdio_bridge
 
-__all__ = ["ProxyApp", "create_proxy_app", "create_upstream_client", "local_url_for", "run_stdio_bridge"]
+__all__ = [
+    "PROXY_ERROR_CODE",
+    "ProxyApp",
+    "create_proxy_app",
+    "create_upstream_client",
+    "local_url_for",
+    "run_stdio_bridge",
+]
 
 
 def __getattr__(name: str) -> Any:

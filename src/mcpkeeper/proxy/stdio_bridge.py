@@ -34,6 +34,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 from mcp_types import JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse, RequestId
+from pydantic import ValidationError
 
 from mcpkeeper.proxy._bridge_headers import HeaderStamper
 from mcpkeeper.proxy._replies import LocalReply
@@ -129,12 +130,32 @@ class _Pipe:
 async def _messages(
     stream: ReadStream[SessionMessage | Exception], complaint: str
 ) -> AsyncIterator[JSONRPCMessage]:
-    """The messages of a transport stream; what it could not parse is logged and skipped."""
+    """The messages of a transport stream; what it could not parse is logged and skipped.
+
+    Blank lines pass silently. The log line says what was wrong, never what the line held
+    (a tool argument may be a secret).
+    """
     async for item in stream:
         if isinstance(item, Exception):
-            log.warning("%s: %s", complaint, item)
+            problem = _problem(item)
+            if problem is not None:
+                log.warning("%s: %s", complaint, problem)
             continue
         yield item.message
+
+
+def _problem(exc: Exception) -> str | None:
+    """One line about an unparsable message, or None for a blank line."""
+    if not isinstance(exc, ValidationError):
+        lines = str(exc).splitlines()
+        return lines[0] if lines else type(exc).__name__
+    errors = exc.errors(include_url=False)
+    raw = errors[0].get("input") if errors else None
+    if isinstance(raw, str) and not raw.strip():
+        return None
+    if len(errors) > 1:
+        return "not a JSON-RPC request, notification or response"
+    return errors[0]["msg"] if errors else "invalid"
 
 
 class _UnreachableAsReply(httpx2.AsyncBaseTransport):
