@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -52,7 +53,9 @@ def make(
     return MonitoredTokenSource(token, endpoint, sink, config=config, clock=clock, probe=probe, name="w")
 
 
-async def enter_retrying(source: MonitoredTokenSource, endpoint: FakeTokenEndpoint, clock: VirtualClock) -> None:
+async def enter_retrying(
+    source: MonitoredTokenSource, endpoint: FakeTokenEndpoint, clock: VirtualClock
+) -> None:
     endpoint.mode = "waf"
     await clock.run_until(in_state(source, AuthState.RETRYING), max_seconds=7200)
 
@@ -344,7 +347,7 @@ async def test_demand_triggers_attempts_with_their_own_backoff(endpoint, sink, c
             attempts_at.append(clock.monotonic() - start)
     made = endpoint.calls - calls
     assert made <= 64
-    gaps = [b - a for a, b in zip(attempts_at, attempts_at[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts_at)]
     assert max(gaps) <= FAST.demand_max_interval + 1
     assert attempts_at[0] <= FAST.demand_initial_interval + 1
     await source.aclose()
@@ -394,4 +397,16 @@ async def test_snapshot_never_contains_secrets(endpoint, sink, clock):
     source = await started(make(endpoint, sink, clock), clock)
     text = repr(source.snapshot()) + repr(await source.token())
     assert "at-1" not in text and "rt-1" not in text
+    await source.aclose()
+
+
+async def test_suspend_past_the_ceiling_gets_one_last_attempt(endpoint, sink, clock):
+    cfg = FAST.with_overrides(retrying_ceiling=3600.0)
+    source = await started(make(endpoint, sink, clock, config=cfg), clock)
+    await enter_retrying(source, endpoint, clock)
+    endpoint.mode = "ok"  # the network came back while the laptop slept for two days
+    clock.jump_wall(2 * 86400)
+    await clock.run_until(lambda: source.state is not AuthState.RETRYING, max_seconds=60)
+    assert source.state is AuthState.FRESH
+    assert sink.statuses == [RETRYING, RUNNING]
     await source.aclose()

@@ -264,8 +264,9 @@ class MonitoredTokenSource:
 
     @property
     def alive(self) -> bool:
-        """True while the background task runs (``auth_retrying`` promises someone is retrying)."""
-        return self._running
+        """True while the background task runs or is about to (``auth_retrying`` promises
+        someone is retrying)."""
+        return self._running or (self._task is not None and not self._task.done())
 
     # ---------------------------------------------------------------- the hot path --
     async def _token_slow(self) -> Token:
@@ -274,11 +275,14 @@ class MonitoredTokenSource:
         tok = self._serving
         if tok is not None and tok.is_valid(self._clock.wall(), self._cfg.expiry_skew):
             return tok
-        if not self._running:
+        if not self.alive:
             raise TokenUnavailableError("the token monitor is not running", retry_after=None)
         if self._pending is not None:
             # Race: an attempt is in flight (or already requested): share its outcome.
-            return await self._await_attempt(self._pending)
+            return await asyncio.shield(self._pending)
+        if self._attempting:
+            # An attempt outlived ``caller_wait`` and released its callers; do not queue more.
+            raise AuthRetryingError("token refresh in progress", retry_after=self._cfg.caller_wait)
         if self._state is AuthState.RETRYING:
             # Fail fast; the request only nudges the loop to try soon (demand trigger).
             self._demand = True
@@ -287,17 +291,7 @@ class MonitoredTokenSource:
         if self._backoff_until is not None:
             retry_after = max(1.0, self._backoff_until - self._clock.monotonic())
             raise AuthRetryingError(self._failure_text(), retry_after=retry_after)
-        return await self._await_attempt(self._request_attempt())
-
-    async def _await_attempt(self, pending: asyncio.Future[Token]) -> Token:
-        """Wait for a shared attempt, but not longer than ``caller_wait`` (a hanging token
-        endpoint must not hang every MCP request behind it)."""
-        if not pending.done():
-            done = asyncio.Event()
-            pending.add_done_callback(lambda _: done.set())
-            if not await self._clock.wait(done, self._cfg.caller_wait):
-                raise AuthRetryingError("token refresh in progress", retry_after=self._cfg.caller_wait)
-        return pending.result()
+        return await asyncio.shield(self._request_attempt())
 
     def _request_attempt(self) -> asyncio.Future[Token]:
         if self._pending is None:
@@ -401,12 +395,12 @@ class MonitoredTokenSource:
 
     async def _retrying_step(self) -> None:
         now = self._clock.monotonic()
-        if self._ceiling_reached():
-            self._die(self._ceiling_failure())
-            return
-        due = self._next_retrying_attempt(now)
+        # At the ceiling, one last attempt decides: after a long suspend the ceiling may have
+        # passed while the machine slept, and the network may well be back by now.
+        final = self._ceiling_reached()
+        due = max(now, self._not_before) if final else self._next_retrying_attempt(now)
         if due <= now:
-            await self._retrying_attempt()
+            await self._retrying_attempt(final=final)
             return
         wait = due - now
         if self._probing():
@@ -416,7 +410,7 @@ class MonitoredTokenSource:
         if self._probing() and self._clock.monotonic() >= self._next_probe_mono:
             await self._run_probe()
 
-    async def _retrying_attempt(self) -> None:
+    async def _retrying_attempt(self, *, final: bool = False) -> None:
         cause_demand = self._demand
         cause_probe = self._probe_trigger
         self._demand = self._probe_trigger = self._wake_trigger = False
@@ -424,8 +418,8 @@ class MonitoredTokenSource:
         failure = await self._attempt()
         if failure is None or generation != self._generation:
             return
-        if failure.permanent:
-            self._die(failure)
+        if failure.permanent or final:
+            self._die(failure if failure.permanent else self._ceiling_failure())
             return
         if cause_demand:
             self._demand_interval = min(self._demand_interval * 2, self._cfg.demand_max_interval)
@@ -498,7 +492,16 @@ class MonitoredTokenSource:
         self._last_attempt_wall = self._clock.wall()
         request = asyncio.ensure_future(self._refresher(token))
         request.add_done_callback(_consume)
+        answered = asyncio.Event()
+        request.add_done_callback(lambda _: answered.set())
         try:
+            if not await self._clock.wait(answered, self._cfg.caller_wait):
+                # A hanging endpoint must not hang every MCP request queued behind it: release
+                # the callers now (one timer here instead of one per caller); the request
+                # itself runs on until its own timeout.
+                self._fail_pending(
+                    AuthRetryingError("token endpoint slow to answer", retry_after=self._cfg.caller_wait)
+                )
             new_token = await asyncio.shield(request)
         except asyncio.CancelledError:
             # Race: stopped mid-refresh; the shielded request finishes and persists on its own.

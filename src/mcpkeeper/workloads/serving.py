@@ -50,8 +50,14 @@ class PortInUseError(OSError):
 
 
 def bind_loopback(port: int) -> socket.socket:
-    """A listening TCP socket on 127.0.0.1:``port`` (0 = any free port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listening TCP socket on 127.0.0.1:``port`` (0 = any free port).
+
+    The protocol is named explicitly: asyncio turns on ``TCP_NODELAY`` for accepted
+    connections only when the socket says it is TCP (``proto == IPPROTO_TCP``). With the
+    default ``proto=0`` Nagle's algorithm meets the client's delayed ACK and every
+    keep-alive request waits ~40 ms for nothing.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # Lets a restarted workload take its port back while old connections sit in
         # TIME_WAIT; a port with a live listener still refuses the bind.
