@@ -35,6 +35,8 @@ _ENV: dict[str, tuple[str, str]] = {
     "demand_max_interval": ("TOKEN_DEMAND_MAX_INTERVAL", "duration"),
     "wake_check_interval": ("TOKEN_WAKE_CHECK_INTERVAL", "duration"),
     "request_timeout": ("TOKEN_REQUEST_TIMEOUT", "duration"),
+    "expiry_skew": ("TOKEN_EXPIRY_SKEW", "duration"),
+    "caller_wait": ("TOKEN_CALLER_WAIT", "duration"),
 }
 _PREFIXES = ("MCPKEEPER_", "TOOLHIVE_")
 
