@@ -646,11 +646,9 @@ class MonitoredTokenSource:
 
     def _retrying_reason(self) -> str:
         text = self._failure_text()
-        tok = self._serving
-        if tok is not None and tok.expires_at is not None:
-            left = tok.expires_at - self._clock.wall()
-            if left > 0:
-                text += f"; current access token still valid for {format_duration(left)}"
+        left = self._serving_life_left()
+        if 0 < left < float("inf"):
+            text += f"; current access token still valid for {format_duration(left)}"
         return text
 
     def _resolve_pending(self, token: Token) -> None:
