@@ -297,14 +297,15 @@ def test_logs_prints_tails_and_follows(tmp_path: Path) -> None:
 
 
 def test_list_imports_no_heavy_module(tmp_path: Path) -> None:
-    """Start-up guard: ``list`` must not pay for the HTTP stack, servers or the MCP SDK."""
+    """Start-up guard: ``list`` must not pay for the HTTP stack, servers, the MCP SDK or the lock module."""
     _populate(tmp_path)
     probe = (
         "import sys, contextlib, io\n"
         "from mcpkeeper.cli.app import run_cli\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert run_cli(['list', '--all']) == 0\n"
-        "heavy = ('httpx', 'httpx2', 'mcp', 'uvicorn', 'starlette', 'authlib', 'mcpkeeper.cli.run_cmd')\n"
+        "heavy = ('httpx', 'httpx2', 'mcp', 'uvicorn', 'starlette', 'authlib', 'mcpkeeper.cli.run_cmd',\n"
+        "         'asyncio', 'filelock')\n"
         "print(' '.join(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run(
