@@ -24,4 +24,3 @@ def test_exports_and_table_agree() -> None:
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_thing"):
         _ = state.no_such_thing  # type: ignore[attr-defined]
-
