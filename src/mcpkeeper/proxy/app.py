@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -44,30 +43,11 @@ from mcpkeeper.proxy._disconnect import DisconnectWatch
 from mcpkeeper.proxy._headers import RawHeaders, downstream_headers, header_value, upstream_headers
 from mcpkeeper.proxy._replies import LocalReply, reply_for_token_error
 from mcpkeeper.proxy._rewrite import Origin, UrlRewriter, rewrite_endpoint_event
+from mcpkeeper.proxy._upstream import create_upstream_client, upstream_for
 
 __all__ = ["ProxyApp", "create_proxy_app", "create_upstream_client", "local_url_for"]
 
 log = logging.getLogger(__name__)
-
-#: Connect fails fast; reads never time out, because an SSE stream may idle for hours and
-#: a tool call may legitimately run long (the client decides when to give up).
-UPSTREAM_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=60.0, pool=10.0)
-#: Each open SSE stream holds a connection, so the ceiling is generous.
-UPSTREAM_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=64, keepalive_expiry=30.0)
-
-
-def create_upstream_client() -> httpx.AsyncClient:
-    """The HTTP client for upstream requests; one may be shared by every workload.
-
-    Its cookie jar refuses everything: cookies belong to the MCP clients and pass through
-    the proxy untouched; a shared jar would hand one client's session cookie to another.
-    """
-    return httpx.AsyncClient(
-        timeout=UPSTREAM_TIMEOUT,
-        limits=UPSTREAM_LIMITS,
-        follow_redirects=False,
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-    )
 
 
 def local_url_for(upstream_url: str, local_origin: str) -> str:
@@ -87,10 +67,14 @@ def create_proxy_app(
 ) -> ProxyApp:
     """An ASGI app forwarding every request to ``upstream_url``'s origin with a fresh token.
 
-    ``provider=None`` forwards without a token (a server that needs none). ``http`` is a
-    shared client the caller owns; without it the app creates one and closes it on ASGI
-    lifespan shutdown or :meth:`ProxyApp.aclose`. ``name`` is the workload's, used in
-    messages ("run `mcpkeeper login NAME`") and log lines.
+    ``provider=None`` forwards without a token (a server that needs none). ``name`` is the
+    workload's, used in messages ("run `mcpkeeper login NAME`") and log lines.
+
+    Without ``http`` (recommended) the app keeps its own upstream connections, sent
+    through directly, which is markedly cheaper per request than an httpx client (see
+    :mod:`._upstream`), and closes them on ASGI lifespan shutdown or :meth:`ProxyApp.aclose`.
+    ``http`` is a client the caller owns and closes, used as it is configured (e.g. one
+    from :func:`create_upstream_client`, shared by several apps).
     """
     return ProxyApp(upstream_url, provider, http=http, name=name, replay_limit=replay_limit)
 
@@ -115,15 +99,15 @@ class ProxyApp:
         self._origin = origin
         self._base = httpx.URL(str(origin))
         self._provider = provider
-        self._owns_http = http is None
-        self._http = http if http is not None else create_upstream_client()
+        self._http = http
+        self._upstream, self._owns_upstream = upstream_for(origin, http)
         self._replay_limit = replay_limit
         self._who = f"workload {name!r}" if name else "the upstream"
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this app created it."""
-        if self._owns_http:
-            await self._http.aclose()
+        """Close the upstream connections, unless they belong to a client the caller passed."""
+        if self._owns_upstream:
+            await self._upstream.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -138,8 +122,8 @@ class ProxyApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self._owns_http and self._http.is_closed:
-                    self._http = create_upstream_client()  # served again after a shutdown
+                if self._owns_upstream and self._upstream.is_closed:  # served again after a shutdown
+                    self._upstream, self._owns_upstream = upstream_for(self._origin, self._http)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -187,16 +171,16 @@ class ProxyApp:
     ) -> httpx.Response | LocalReply:
         """Send the request upstream and return once its response headers arrived."""
         # Built directly rather than with ``client.build_request``: the proxy adds no client
-        # defaults (User-Agent, cookies from a jar) to what the client sent. Cheaper, too.
+        # defaults (User-Agent, cookies from a jar) to what the client sent.
         request = httpx.Request(
             scope["method"],
             self._target(scope),
             headers=upstream_headers(scope["headers"], token.access_token if token is not None else None),
             content=body.content(),
-            extensions={"timeout": self._http.timeout.as_dict()},
+            extensions={"timeout": self._upstream.timeout},
         )
         try:
-            return await self._http.send(request, stream=True, follow_redirects=False)
+            return await self._upstream.send(request)
         except httpx.TimeoutException as exc:
             return LocalReply(
                 504, "upstream_timeout", f"{self._who}: {self._origin} timed out ({type(exc).__name__})"
