@@ -30,6 +30,7 @@ from pathlib import Path
 from mcpkeeper.api.app import create_api_app
 from mcpkeeper.api.client import EXIT_ALREADY_RUNNING
 from mcpkeeper.api.paths import daemon_log_path, lock_path, pid_path, run_dir, socket_path
+from mcpkeeper.net import InLoopServer, bind_unix
 from mcpkeeper.proxy.app import create_upstream_client
 from mcpkeeper.state._atomic import atomic_write_bytes
 from mcpkeeper.state.locks import LockTimeout, StateLock
@@ -38,7 +39,6 @@ from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import StoreGrantLoader
 from mcpkeeper.workloads.logs import TokenRedactingFilter
 from mcpkeeper.workloads.manager import WorkloadManager
-from mcpkeeper.workloads.serving import InLoopServer, bind_unix
 
 __all__ = ["DaemonAlreadyRunningError", "main", "serve"]
 

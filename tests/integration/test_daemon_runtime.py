@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from mcpkeeper.net import PortInUseError, bind_loopback, free_port
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import WorkloadConfig
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
 from mcpkeeper.workloads.runtime import WorkloadRuntime
-from mcpkeeper.workloads.serving import PortInUseError, bind_loopback, free_port
 from tests.integration.daemon_support import call_echo, store_login
 
 pytestmark = pytest.mark.integration

@@ -20,6 +20,7 @@ from mcpkeeper.auth.login_errors import (
     LoginTimeoutError,
 )
 from mcpkeeper.auth.registration import ClientRegistration
+from mcpkeeper.net import bind_loopback
 from mcpkeeper.state.secrets import FileSecretBackend, SecretStore
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
 from tests.integration.login_site import (
@@ -239,11 +240,7 @@ async def test_an_open_server_stores_nothing(store: CredentialStore) -> None:
 
 
 async def test_a_busy_callback_port(site: ScriptedSite, store: CredentialStore) -> None:
-    import socket
-
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
+    with bind_loopback(0) as busy:
         port = busy.getsockname()[1]
         with pytest.raises(LoginError, match=f"cannot listen for the login callback on 127.0.0.1:{port}"):
             await perform_login(site.mcp_url, "notes", store=store, callback_port=port, open_browser=None)
@@ -252,7 +249,6 @@ async def test_a_busy_callback_port(site: ScriptedSite, store: CredentialStore) 
 async def test_a_busy_registered_port_falls_back_and_registers_again(
     fixtures: tuple[FixtureAuthServer, FixtureMCPServer], store: CredentialStore
 ) -> None:
-    import socket
     from urllib.parse import urlsplit
 
     auth, mcp = fixtures
@@ -261,9 +257,9 @@ async def test_a_busy_registered_port_falls_back_and_registers_again(
     assert login is not None
     registered_port = urlsplit(login.client.redirect_uris[0]).port
     assert registered_port is not None
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", registered_port))
-        busy.listen()
+    # SO_REUSEADDR as our own listeners use: the first login's connections may still sit
+    # in TIME_WAIT on that port, and only a live listener should make it busy.
+    with bind_loopback(registered_port):
         second = await browser_login(mcp.url, "notes", store=store)
     assert second.registered_client and second.client_id != first.client_id
     relogged = store.load("notes")

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from mcpkeeper.auth import ClientCredentials, FailureKind, Token, TokenEndpoint, classify
+from mcpkeeper.net import bind_loopback
 from mcpkeeper.testing import ServedApp
 
 T, P = FailureKind.TRANSIENT, FailureKind.PERMANENT
@@ -195,8 +196,7 @@ async def test_untrusted_tls_certificate_is_permanent(tmp_path: Path) -> None:
         APP, host="127.0.0.1", port=0, ssl_certfile=cert, ssl_keyfile=key, log_level="error"
     )
     server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = bind_loopback(0)
     port = sock.getsockname()[1]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -10,28 +10,23 @@ authorization server's error.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import html
-import logging
 import socket
-from collections.abc import Generator
 from dataclasses import dataclass
 from types import TracebackType
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from mcpkeeper.auth.login_errors import AuthorizationDeniedError, CallbackError, LoginError
+from mcpkeeper.net import LOOPBACK, InLoopServer, PortInUseError, ServerStartError, bind_loopback
 
 __all__ = ["CALLBACK_PATH", "CallbackResult", "CallbackServer"]
 
 CALLBACK_PATH = "/callback"
-_HOST = "127.0.0.1"
-_START_TIMEOUT = 10.0
 _MAX_SHOWN = 200
 
 
@@ -57,8 +52,7 @@ class CallbackServer:
         self._fallback = fallback
         self._state: str | None = None
         self._outcome: asyncio.Future[CallbackResult] | None = None
-        self._server: _SignalFreeServer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: InLoopServer | None = None
         self._port: int | None = None
 
     @property
@@ -69,7 +63,7 @@ class CallbackServer:
 
     @property
     def redirect_uri(self) -> str:
-        return f"http://{_HOST}:{self.port}{CALLBACK_PATH}"
+        return f"http://{LOOPBACK}:{self.port}{CALLBACK_PATH}"
 
     def expect(self, state: str) -> None:
         """Accept only the callback carrying ``state`` from now on."""
@@ -85,26 +79,13 @@ class CallbackServer:
         sock = self._bind()
         self._port = sock.getsockname()[1]
         self._outcome = asyncio.get_running_loop().create_future()
-        config = uvicorn.Config(
-            Starlette(routes=[Route(CALLBACK_PATH, self._handle, methods=["GET"])]),
-            lifespan="off",
-            log_config=None,
-            log_level=logging.WARNING,
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = _SignalFreeServer(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="login-callback")
+        app = Starlette(routes=[Route(CALLBACK_PATH, self._handle, methods=["GET"])])
+        server = InLoopServer(app, sock, name="login-callback", lifespan="off", graceful_shutdown=1)
         try:
-            async with asyncio.timeout(_START_TIMEOUT):
-                while not self._server.started:
-                    if self._task.done():
-                        raise LoginError("the login callback server failed to start")
-                    await asyncio.sleep(0.005)
-        except BaseException:
-            sock.close()
-            await self._stop()
-            raise
+            await server.start()
+        except ServerStartError:
+            raise LoginError("the login callback server failed to start") from None
+        self._server = server
         return self
 
     async def __aexit__(
@@ -118,27 +99,19 @@ class CallbackServer:
 
     def _bind(self) -> socket.socket:
         try:
-            return _listen(self._wanted)
+            return bind_loopback(self._wanted)
         except OSError as exc:
             if not self._fallback or self._wanted == 0:
+                reason = "the port is in use" if isinstance(exc, PortInUseError) else exc.strerror or exc
                 raise LoginError(
-                    f"cannot listen for the login callback on {_HOST}:{self._wanted}: {exc.strerror or exc}"
+                    f"cannot listen for the login callback on {LOOPBACK}:{self._wanted}: {reason}"
                 ) from None
-        return _listen(0)
+        return bind_loopback(0)
 
     async def _stop(self) -> None:
-        server, task = self._server, self._task
-        self._server = self._task = None
-        if server is None or task is None:
-            return
-        server.should_exit = True
-        done, _ = await asyncio.wait({task}, timeout=_START_TIMEOUT)
-        if not done:
-            server.force_exit = True
-            task.cancel()
-            await asyncio.wait({task}, timeout=_START_TIMEOUT)
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: a failed server must not log "exception never retrieved"
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()
 
     async def _handle(self, request: Request) -> HTMLResponse:
         params = request.query_params
@@ -171,26 +144,6 @@ class CallbackServer:
             return _page("Login failed", "The login came back without an authorization code.", status=400)
         outcome.set_result(CallbackResult(code, params.get("iss")))
         return _page("Logged in", "mcpkeeper has your login. You can close this tab.", status=200)
-
-
-class _SignalFreeServer(uvicorn.Server):
-    """uvicorn that leaves SIGINT to the CLI: Ctrl+C must abort the login, not just this server."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def _listen(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind((_HOST, port))
-        sock.listen(16)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def _page(title: str, message: str, status: int) -> HTMLResponse:

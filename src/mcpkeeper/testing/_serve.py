@@ -1,11 +1,11 @@
 """Run an ASGI app with uvicorn on loopback, inside the running asyncio loop.
 
-Tests, benchmarks and the demo start several servers in one process and one loop; the
-daemon's :class:`~mcpkeeper.workloads.serving.InLoopServer` already runs uvicorn that way
-(no signal handlers, no 100 ms polling, a lifespan failure raised instead of exiting).
-What this module adds is a *stable port*: a server can stop listening and later come back
-on the same port, which is how the ``refused`` fault looks to a client (connection
-refused while down, the same URL working again afterwards).
+Tests, benchmarks and the demo start several servers in one process and one loop;
+:class:`mcpkeeper.net.InLoopServer` runs uvicorn that way (no signal handlers, no 100 ms
+polling, a lifespan failure raised instead of exiting). What this module adds is a
+*stable port*: a server can stop listening and later come back on the same port, which
+is how the ``refused`` fault looks to a client (connection refused while down, the same
+URL working again afterwards).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from mcpkeeper.workloads.serving import LOOPBACK, InLoopServer, Lifespan, bind_loopback
+from mcpkeeper.net import LOOPBACK, InLoopServer, Lifespan, bind_loopback
 
 __all__ = ["LOOPBACK", "ServedApp", "serve_asgi"]
 
@@ -61,7 +61,7 @@ class ServedApp:
             return
         sock = bind_loopback(self._port if self._port is not None else self._requested_port)
         self._port = sock.getsockname()[1]
-        server = InLoopServer(_asgi3(self.app), sock, name=f"fixture:{self._port}", lifespan=self._lifespan)
+        server = InLoopServer(self.app, sock, name=f"fixture:{self._port}", lifespan=self._lifespan)
         await server.start()
         self._server = server
 
@@ -81,18 +81,6 @@ class ServedApp:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop_listening()
-
-
-def _asgi3(app: ASGIApp) -> ASGIApp:
-    """``app`` as a plain coroutine function, which uvicorn always recognises as ASGI 3.
-
-    uvicorn guesses the interface, and takes a bound method (``server._handle``) for ASGI 2.
-    """
-
-    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
-        await app(scope, receive, send)
-
-    return asgi
 
 
 @contextlib.asynccontextmanager

@@ -30,6 +30,7 @@ from mcpkeeper.auth.clock import Clock
 from mcpkeeper.auth.config import RetryConfig
 from mcpkeeper.auth.monitor import MonitorSnapshot
 from mcpkeeper.auth.token import Token
+from mcpkeeper.net import PortInUseError, bind_loopback, free_port
 from mcpkeeper.proxy.app import create_upstream_client
 from mcpkeeper.state.history import Transition
 from mcpkeeper.state.names import validate_name
@@ -40,7 +41,6 @@ from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.runtime import WorkloadRuntime
-from mcpkeeper.workloads.serving import PortInUseError, bind_loopback, free_port
 from mcpkeeper.workloads.status_gate import StatusGate
 from mcpkeeper.workloads.supervisor import RestartPolicy, Supervisor
 
