@@ -7,11 +7,12 @@ Start-up, in this order, so that a second daemon can never half-start next to a 
 2. remove a stale socket (one nobody listens on: a daemon killed with ``-9``) and bind
    ``run/daemon.sock`` with mode 0600 before it accepts anyone;
 3. write ``run/daemon.pid``, serve the API, then restore every workload whose desired
-   state is ``running``, from the stored tokens, without any browser.
+   state is ``running``, from the stored tokens, without any browser, and serve the
+   aggregated MCP endpoint over all of them (vMCP; its URL in ``run/vmcp.json``).
 
-SIGTERM/SIGINT (or ``POST /shutdown``) stop the API first, then every workload (their
-desired state untouched, so the next daemon restores them), then remove the socket
-and pid file.
+SIGTERM/SIGINT (or ``POST /shutdown``) stop the API and the vMCP first, then every
+workload (their desired state untouched, so the next daemon restores them), then remove
+the socket and pid file.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from mcpkeeper.proxy.app import create_upstream_client
 from mcpkeeper.state._atomic import atomic_write_bytes
 from mcpkeeper.state.locks import LockTimeout, StateLock
 from mcpkeeper.state.paths import ensure_private_dir, state_home
+from mcpkeeper.vmcp.service import VMCPService
 from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import StoreGrantLoader
 from mcpkeeper.workloads.logs import TokenRedactingFilter
@@ -77,6 +79,7 @@ async def _serve_locked(home: Path, ready: Callable[[], None] | None) -> None:
     stop = asyncio.Event()
     app = create_api_app(manager, request_shutdown=stop.set)
     server = InLoopServer(app, sock, name="control-api", lifespan="off")
+    vmcp = VMCPService(home, manager)  # the aggregated MCP endpoint over every workload
     loop = asyncio.get_running_loop()
     handled = (signal.SIGTERM, signal.SIGINT)
     restore: asyncio.Task[None] | None = None
@@ -87,6 +90,7 @@ async def _serve_locked(home: Path, ready: Callable[[], None] | None) -> None:
         log.info("mcpkeeper daemon %d serving %s", os.getpid(), socket_path(home))
         restore = asyncio.create_task(manager.restore(), name="restore-workloads")
         restore.add_done_callback(_log_restore_failure)
+        await vmcp.start()  # never raises: the daemon serves its workloads without it
         if ready is not None:
             ready()
         await _until_stopped(stop, server)
@@ -95,6 +99,7 @@ async def _serve_locked(home: Path, ready: Callable[[], None] | None) -> None:
         for sig in handled:
             loop.remove_signal_handler(sig)
         await server.stop()
+        await vmcp.stop()
         if restore is not None:
             restore.cancel()
             await asyncio.wait({restore})
