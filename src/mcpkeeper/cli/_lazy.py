@@ -16,8 +16,10 @@ from typing import Any
 import typer
 
 # The click that typer vendors: the type of the command objects typer builds.
-from typer._click import Command
-from typer.core import TyperGroup
+from typer._click import Command, Context
+from typer.core import TyperCommand, TyperGroup, TyperOption
+
+from mcpkeeper.cli._coercion import use_light_coercion
 
 __all__ = ["LazyGroup", "command_specs"]
 
@@ -51,7 +53,20 @@ class _CommandTable(MutableMapping[str, Command]):
         return len(set(command_specs) | set(self._built))
 
 
-class LazyGroup(TyperGroup):
+class _LightParams(Command):
+    """Simple parameters (and the help flag, made per context) converted without pydantic (``_coercion``)."""
+
+    def __init__(self, *args: Any, **attrs: Any) -> None:
+        super().__init__(*args, **attrs)
+        use_light_coercion(self.params)
+
+    def get_help_option(self, ctx: Context) -> TyperOption | None:
+        option = super().get_help_option(ctx)
+        use_light_coercion([option])
+        return option
+
+
+class LazyGroup(_LightParams, TyperGroup):
     """The ``mcpkeeper`` group: subcommands come from :data:`command_specs`, built on demand."""
 
     def __init__(self, **attrs: Any) -> None:
@@ -59,7 +74,11 @@ class LazyGroup(TyperGroup):
         self.commands = _CommandTable(_build_command)
 
 
+class _LightCommand(_LightParams, TyperCommand):
+    """One subcommand, as typer builds it, with the light parameter conversion."""
+
+
 def _build_command(name: str, function: Callable[..., Any]) -> Command:
     single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    single.command(name)(function)
+    single.command(name, cls=_LightCommand)(function)
     return typer.main.get_command(single)
