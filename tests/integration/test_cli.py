@@ -297,7 +297,7 @@ def test_logs_prints_tails_and_follows(tmp_path: Path) -> None:
 
 
 def test_list_imports_no_heavy_module(tmp_path: Path) -> None:
-    """Start-up guard: ``list`` must not pay for the HTTP stack, servers, the MCP SDK or the lock module."""
+    """Start-up guard: ``list`` must not pay for the HTTP stack, servers, the MCP SDK, locks or pydantic."""
     _populate(tmp_path)
     probe = (
         "import sys, contextlib, io\n"
@@ -305,7 +305,7 @@ def test_list_imports_no_heavy_module(tmp_path: Path) -> None:
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert run_cli(['list', '--all']) == 0\n"
         "heavy = ('httpx', 'httpx2', 'mcp', 'uvicorn', 'starlette', 'authlib', 'mcpkeeper.cli.run_cmd',\n"
-        "         'asyncio', 'filelock')\n"
+        "         'asyncio', 'filelock', 'pydantic')\n"
         "print(' '.join(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run(

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
-from mcpkeeper.cli.overview import find_row, load_rows, local_url
+from mcpkeeper.cli.overview import find_row, load_rows
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
@@ -96,11 +96,6 @@ def test_foreground_workloads_are_listed_and_found(tmp_path: Path) -> None:
     assert row.status == WorkloadStatus.STOPPED and "foreground proxy" in row.status_context
     assert find_row(tmp_path, "fg", alive=_alive) == row
     assert find_row(tmp_path, "missing", alive=_alive) is None
-
-
-def test_local_url_needs_a_port() -> None:
-    assert local_url(WorkloadConfig(name="x", remote_url="https://h/")) is None
-    assert local_url(WorkloadConfig(name="x", remote_url="https://h", port=5)) == "http://127.0.0.1:5/"
 
 
 def test_pid_alive() -> None:

@@ -16,10 +16,10 @@ from mcpkeeper.cli._options import WorkloadNameArg, checked_name
 from mcpkeeper.cli.daemon_access import start_daemon
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
-from mcpkeeper.cli.overview import local_url
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import CorruptStateError, WorkloadStore
+from mcpkeeper.workloads.info import local_url
 
 __all__ = ["bridge_stdio", "connect"]
 
@@ -52,7 +52,7 @@ def _foreground_url(home: Path, name: str) -> str | None:
     if config is None or WorkloadStore(home).exists(name):
         return None
     record = StatusStore(home).get(name)
-    return local_url(config) if record is not None and pid_alive(record.pid) else None
+    return local_url(config.remote_url, config.port) if record is not None and pid_alive(record.pid) else None
 
 
 def _daemon_url(home: Path, name: str) -> str:

@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mcpkeeper.state.workload_store import WorkloadStore
+if TYPE_CHECKING:
+    from mcpkeeper.state.workload_store import WorkloadStore
 
-__all__ = ["foreground_store", "pid_alive"]
+__all__ = ["foreground_root", "foreground_store", "pid_alive"]
+
+
+def foreground_root(home: Path) -> Path:
+    """The state root whose ``workloads/`` holds the foreground configs."""
+    return home / "foreground"
 
 
 def foreground_store(home: Path) -> WorkloadStore:
-    return WorkloadStore(home / "foreground")
+    from mcpkeeper.state.workload_store import WorkloadStore  # pydantic: not on list's path
+
+    return WorkloadStore(foreground_root(home))
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -1,7 +1,9 @@
 """What ``list`` and ``status`` show, read straight from the state directory.
 
 Reading the stores (not asking the daemon) keeps ``list`` fast and working while the
-daemon is down. Two corrections are applied on the way, without writing anything:
+daemon is down; they are read through :mod:`mcpkeeper.state.fast_read`, which gives the
+stores' answers without importing pydantic. Two corrections are applied on the way,
+without writing anything:
 
 * a status that claims a live process (``running``, ``auth_retrying``…) whose recorded
   pid is gone is shown as ``stopped``: the process that wrote it died without saying so;
@@ -13,18 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from mcpkeeper.cli.foreground import foreground_store, pid_alive
-from mcpkeeper.state.status_store import StatusRecord, StatusStore
+from mcpkeeper.cli.foreground import foreground_root, pid_alive
+from mcpkeeper.state import CorruptStateError
+from mcpkeeper.state.fast_read import ConfigFacts, StatusFacts, read_config, read_status, scan_configs
 from mcpkeeper.state.statuses import WorkloadStatus
-from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadStore
 from mcpkeeper.workloads.health import health_of
+from mcpkeeper.workloads.info import iso_utc, local_url
 
-__all__ = ["WorkloadRow", "find_row", "load_rows", "local_url"]
+__all__ = ["WorkloadRow", "find_row", "load_rows"]
 
 #: Statuses only a live hosting process can be in.
 _NEEDS_LIVE_PROCESS = frozenset(
@@ -82,55 +84,41 @@ class WorkloadRow:
         }
 
 
-def local_url(config: WorkloadConfig) -> str | None:
-    """The loopback URL clients use: the workload's port with the remote's path and query.
-
-    Same rule as ``mcpkeeper.proxy.local_url_for``; restated here because importing the
-    proxy would pull the whole HTTP stack into ``list``'s start-up.
-    """
-    if config.port is None:
-        return None
-    remote = urlsplit(config.remote_url)
-    return urlunsplit(("http", f"127.0.0.1:{config.port}", remote.path or "/", remote.query, ""))
-
-
 def load_rows(home: Path, *, alive: PidCheck = pid_alive) -> list[WorkloadRow]:
     """Every workload (daemon-managed and foreground), sorted by name."""
-    statuses = StatusStore(home)
     rows: dict[str, WorkloadRow] = {}
-    daemon = WorkloadStore(home).scan()
+    daemon = scan_configs(home)
     for corrupt in daemon.corrupted:
         rows[corrupt.name] = WorkloadRow(corrupt.name, WorkloadStatus.UNKNOWN, f"config {corrupt.describe()}")
     for config in daemon.configs:
-        rows[config.name] = _row(config, statuses, alive, foreground=False)
-    for config in foreground_store(home).list():
+        rows[config.name] = _row(home, config, alive, foreground=False)
+    for config in scan_configs(foreground_root(home)).configs:
         if config.name not in rows:
-            rows[config.name] = _row(config, statuses, alive, foreground=True)
+            rows[config.name] = _row(home, config, alive, foreground=True)
     return [rows[name] for name in sorted(rows)]
 
 
 def find_row(home: Path, name: str, *, alive: PidCheck = pid_alive) -> WorkloadRow | None:
     """One workload's row; None when no workload has that name."""
-    statuses = StatusStore(home)
-    for store, foreground in ((WorkloadStore(home), False), (foreground_store(home), True)):
+    for root, foreground in ((home, False), (foreground_root(home), True)):
         try:
-            config = store.get(name)
+            config = read_config(root, name)
         except CorruptStateError as exc:
             return WorkloadRow(name, WorkloadStatus.UNKNOWN, str(exc))
         if config is not None:
-            return _row(config, statuses, alive, foreground=foreground)
+            return _row(home, config, alive, foreground=foreground)
     return None
 
 
-def _row(config: WorkloadConfig, statuses: StatusStore, alive: PidCheck, *, foreground: bool) -> WorkloadRow:
-    record = statuses.get(config.name)
+def _row(home: Path, config: ConfigFacts, alive: PidCheck, *, foreground: bool) -> WorkloadRow:
+    record = read_status(home, config.name)
     status, context = _effective_status(record, alive, foreground=foreground)
     return WorkloadRow(
         name=config.name,
         status=status,
         status_context=context,
         remote_url=config.remote_url,
-        url=local_url(config),
+        url=local_url(config.remote_url, config.port),
         port=config.port,
         transport=config.transport,
         created_at=config.created_at,
@@ -141,7 +129,7 @@ def _row(config: WorkloadConfig, statuses: StatusStore, alive: PidCheck, *, fore
     )
 
 
-def _effective_status(record: StatusRecord | None, alive: PidCheck, *, foreground: bool) -> tuple[str, str]:
+def _effective_status(record: StatusFacts | None, alive: PidCheck, *, foreground: bool) -> tuple[str, str]:
     if record is None:
         return WorkloadStatus.UNKNOWN, "no status recorded yet"
     if record.status in _NEEDS_LIVE_PROCESS and not alive(record.pid):
@@ -151,6 +139,4 @@ def _effective_status(record: StatusRecord | None, alive: PidCheck, *, foregroun
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else iso_utc(moment)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mcpkeeper.state._atomic import atomic_write_bytes, atomic_write_json
-    from mcpkeeper.state._quarantine import CorruptFile
+    from mcpkeeper.state._quarantine import CorruptFile, CorruptStateError
     from mcpkeeper.state.history import DEFAULT_HISTORY_LIMIT, Transition
     from mcpkeeper.state.locks import DEFAULT_LOCK_TIMEOUT, Locks, LockTimeout, StateLock
     from mcpkeeper.state.names import validate_name
@@ -22,12 +22,7 @@ if TYPE_CHECKING:
     from mcpkeeper.state.state_dir import StateDir
     from mcpkeeper.state.status_store import StatusRecord, StatusStore, StoreStatusSink
     from mcpkeeper.state.statuses import WorkloadStatus
-    from mcpkeeper.state.workload_store import (
-        CorruptStateError,
-        WorkloadConfig,
-        WorkloadListing,
-        WorkloadStore,
-    )
+    from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadListing, WorkloadStore
 
 #: Exported name -> the submodule defining it.
 _EXPORTS: dict[str, str] = {
@@ -49,7 +44,7 @@ _EXPORTS: dict[str, str] = {
     "StatusStore": "status_store",
     "StoreStatusSink": "status_store",
     "WorkloadStatus": "statuses",
-    "CorruptStateError": "workload_store",
+    "CorruptStateError": "_quarantine",
     "WorkloadConfig": "workload_store",
     "WorkloadListing": "workload_store",
     "WorkloadStore": "workload_store",

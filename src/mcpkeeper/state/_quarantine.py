@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CorruptFile", "FileIdentity", "quarantine"]
+__all__ = ["CorruptFile", "CorruptStateError", "FileIdentity", "quarantine"]
 
 _MAX_SUFFIX = 1000  # bounded search; beyond it something is badly wrong and we stop moving files
 
@@ -46,6 +46,14 @@ class CorruptFile:
         """One line for a status reason, a log or the CLI."""
         where = f"moved aside to {self.moved_to}" if self.moved_to else "left in place"
         return f"{self.path.name} was unreadable ({self.reason}); {where}"
+
+
+class CorruptStateError(ValueError):
+    """A workload config existed but could not be read; it has been moved aside if possible."""
+
+    def __init__(self, corrupt: CorruptFile) -> None:
+        super().__init__(f"workload {corrupt.name}: config {corrupt.describe()}")
+        self.corrupt = corrupt
 
 
 def quarantine(path: Path, seen: FileIdentity | None = None) -> Path | None:

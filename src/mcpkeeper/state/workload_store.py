@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from mcpkeeper.state._clock import utcnow
 from mcpkeeper.state._model_file import load_model_file, write_model_file
-from mcpkeeper.state._quarantine import CorruptFile
+from mcpkeeper.state._quarantine import CorruptFile, CorruptStateError
 from mcpkeeper.state.names import names_in, validate_name
 from mcpkeeper.state.paths import ensure_private_dir
 
@@ -85,14 +85,6 @@ class WorkloadConfig(BaseModel):
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (``created_at`` as ISO-8601 UTC)."""
         return self.model_dump(mode="json")
-
-
-class CorruptStateError(ValueError):
-    """A state file existed but could not be read; it has been moved aside if possible."""
-
-    def __init__(self, corrupt: CorruptFile) -> None:
-        super().__init__(f"workload {corrupt.name}: config {corrupt.describe()}")
-        self.corrupt = corrupt
 
 
 class WorkloadListing(NamedTuple):
