@@ -310,6 +310,35 @@ async def test_cookies_pass_through_and_are_never_stored_by_the_proxy(
     assert other.json() == {"cookie": None}
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"host": "attacker.example"}, {"origin": "https://attacker.example"}, {"origin": "null"}],
+)
+async def test_requests_a_web_page_could_send_are_refused(
+    upstream: Upstream, proxy_url: str, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    response = await client.post(
+        proxy_url + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "x"}, headers=headers
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["data"]["status"] in ("forbidden_host", "forbidden_origin")
+    assert upstream.seen == []
+
+
+async def test_loopback_host_names_and_origins_are_served(
+    upstream: Upstream, proxy_url: str, client: httpx.AsyncClient
+) -> None:
+    port = proxy_url.rsplit(":", 1)[1]
+    for headers in (
+        {"host": f"localhost:{port}"},
+        {"origin": "http://localhost:6274"},
+        {"host": f"[::1]:{port}"},
+    ):
+        response = await client.get(proxy_url + "/mcp", headers=headers)
+        assert response.status_code == 200, headers
+    assert len(upstream.seen) == 3
+
+
 # --- legacy HTTP+SSE endpoint event and redirects -----------------------------------------
 
 

@@ -20,7 +20,10 @@ Per request (the hot path, so plain ASGI and no framework):
 5. stream the response down as it arrives (SSE included), rewriting upstream-origin URLs in
    ``Location`` and in the legacy ``endpoint`` event to the local origin (:mod:`._rewrite`).
 
-A client that disconnects cancels the upstream request, also while a stream idles.
+Requests a web page could have sent (a ``Host`` or ``Origin`` that is not loopback: DNS
+rebinding, cross-origin) are refused with 403 (:mod:`._guard`), since the proxy would
+otherwise lend them the user's token. A client that disconnects cancels the upstream
+request, also while a stream idles.
 Tokens are never logged: log lines carry the method, the path and the status only.
 """
 
@@ -40,6 +43,7 @@ from mcpkeeper.auth.protocols import TokenProvider
 from mcpkeeper.auth.token import Token
 from mcpkeeper.proxy._body import DEFAULT_REPLAY_LIMIT, ClientDisconnected, RequestBody, read_request_body
 from mcpkeeper.proxy._disconnect import DisconnectWatch
+from mcpkeeper.proxy._guard import foreign_request
 from mcpkeeper.proxy._headers import RawHeaders, downstream_headers, header_value, upstream_headers
 from mcpkeeper.proxy._replies import LocalReply, reply_for_token_error
 from mcpkeeper.proxy._rewrite import Origin, UrlRewriter, rewrite_endpoint_event
@@ -135,6 +139,11 @@ class ProxyApp:
         try:
             body = await read_request_body(scope["headers"], receive, self._replay_limit)
         except ClientDisconnected:
+            return
+        refusal = foreign_request(scope["headers"])
+        if refusal is not None:
+            log.warning("%s: refused a request that a web page could have sent (%s)", self._who, refusal.kind)
+            await self._reply(send, scope["method"], body, refusal)
             return
         status: int | str = "cancelled"
         try:
