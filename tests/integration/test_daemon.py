@@ -155,6 +155,8 @@ async def test_daemon_restart_restores_every_workload_without_a_login(tmp_path: 
             await first.client.create_workload("parked", open_mcp.url, auth=False)
             await first.client.stop_workload("parked")
             assert await first.terminate() == 0
+        saved = {p.stem: json.loads(p.read_text())["auth"] for p in (tmp_path / "workloads").glob("*.json")}
+        assert saved == {"a": True, "b": True, "open": False, "parked": False}
 
         assert _statuses_on_disk(tmp_path) == {
             "a": "stopped",
@@ -170,6 +172,11 @@ async def test_daemon_restart_restores_every_workload_without_a_login(tmp_path: 
             for name, url in urls.items():
                 assert await call_echo(url, name) == name  # same ports as before the restart
             assert (await second.client.get_workload("a"))["pid"] == second.pid
+            # Restored as it was created: "open" injects no token, "a" does.
+            open_detail = await second.client.get_workload("open")
+            assert open_detail["auth"] is None
+            assert open_detail["status_context"] == "proxying (no authentication)"
+            assert (await second.client.get_workload("a"))["auth"]["state"] == "fresh"
         assert auth.counters.by_grant["authorization_code"] == 0  # no login, no browser
 
 

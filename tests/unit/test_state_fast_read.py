@@ -55,7 +55,7 @@ def _with(base: dict[str, Any], **changes: Any) -> bytes:
 _DROP = object()
 
 # The first ones are read without the store (the defaults of absent fields restated).
-_FAST_CONFIGS = 8
+_FAST_CONFIGS = 9
 _CONFIG_SAMPLES: list[bytes] = [
     _with(_CONFIG),
     _with(_CONFIG, port=None, transport=_DROP, desired_state=_DROP, scopes=_DROP, issuer=None),
@@ -65,6 +65,7 @@ _CONFIG_SAMPLES: list[bytes] = [
     _with(_CONFIG, created_at="2026-01-02T03:04:05.5+00:00"),
     _with(_CONFIG, added_by_a_newer_version={"x": 1}),
     _with(_CONFIG, issuer=""),
+    _with(_CONFIG, auth=False),
     _with(_CONFIG, port="41000"),  # pydantic coerces it: handed over, same answer
     _with(_CONFIG, port=41000.0),
     _with(_CONFIG, port=True),
@@ -91,6 +92,9 @@ _CONFIG_SAMPLES: list[bytes] = [
     _with(_CONFIG, scopes="a"),
     _with(_CONFIG, resource=5),
     _with(_CONFIG, client_id=["x"]),
+    _with(_CONFIG, auth="false"),
+    _with(_CONFIG, auth=0),
+    _with(_CONFIG, auth=None),
     b"[]",
     b"{",
     b"",

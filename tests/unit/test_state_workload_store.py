@@ -26,6 +26,7 @@ def test_defaults() -> None:
     assert config.port is None and config.callback_port is None
     assert config.scopes == []
     assert config.created_at.tzinfo is not None
+    assert config.auth is True
 
 
 def test_put_get_round_trip(tmp_path: Path) -> None:
@@ -39,6 +40,7 @@ def test_put_get_round_trip(tmp_path: Path) -> None:
         issuer="https://auth.example.com",
         client_id="abc",
         desired_state="stopped",
+        auth=False,
     )
     store.put(config)
     assert store.get("github") == config

@@ -33,7 +33,6 @@ from mcpkeeper.workloads.errors import (
     WorkloadNotFoundError,
 )
 from mcpkeeper.workloads.manager import WorkloadManager
-from mcpkeeper.workloads.runtime import needs_auth
 
 __all__ = ["create_api_app"]
 
@@ -98,7 +97,7 @@ class _ControlApi:
     async def _detail(self, name: str) -> Response:
         config = self._manager.config(name)
         auth: MonitorSnapshot | StoredGrantFacts | None = self._manager.snapshot(name)
-        if auth is None and needs_auth(config):
+        if auth is None and config.auth:
             auth = StoredGrantFacts(self._manager.stored_token(name))
         body = workload_detail(config, self._manager.status(name), auth, self._manager.history(name))
         return JSONResponse(body)

@@ -66,15 +66,17 @@ def proxy(
         )
     check_name_free(home, chosen)
     remote_url, issuer = _reuse_login(home, chosen, url)
+    auth = True  # a reused login has a token
     if remote_url is None:
         result = login_interactively(
             url, chosen, LoginOptions(callback_port, client_id, client_secret, scopes, not no_browser)
         )
-        remote_url, issuer = result.remote_url, (result.issuer or "") if result.auth_required else None
+        remote_url, issuer, auth = result.remote_url, result.issuer, result.auth_required
     config = WorkloadConfig(
         name=chosen,
         remote_url=remote_url,
         port=port or _free_port(home),
+        auth=auth,
         issuer=issuer,
         callback_port=callback_port,
     )

@@ -231,6 +231,10 @@ def _is_str_list(value: Any) -> bool:
     return type(value) is list and all(type(item) is str for item in value)
 
 
+def _is_bool(value: Any) -> bool:
+    return type(value) is bool
+
+
 # field -> (check, required). Not required: absent means the model's default, which
 # ConfigFacts/StatusFacts restate where they expose the field. ``created_at`` has a
 # "now" default, so a config without it is handed over rather than guessed.
@@ -246,6 +250,7 @@ _CONFIG_FIELDS: dict[str, tuple[Check, bool]] = {
     "issuer": (_is_optional_str, False),
     "client_id": (_is_optional_str, False),
     "desired_state": (_one_of("running", "stopped"), False),
+    "auth": (_is_bool, False),
 }
 
 _STATUS_FIELDS: dict[str, tuple[Check, bool]] = {

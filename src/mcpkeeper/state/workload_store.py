@@ -68,6 +68,8 @@ class WorkloadConfig(BaseModel):
     """Informational; the registration itself (and any secret) lives in the secret store."""
     desired_state: DesiredState = "running"
     """What the user asked for: a restarted daemon brings back only ``running`` workloads."""
+    auth: bool = True
+    """Whether the workload injects a token; False for a remote that needs no authentication."""
 
     @field_validator("name")
     @classmethod

@@ -169,16 +169,14 @@ class WorkloadManager:
                 raise WorkloadExistsError(name)
             chosen = self._choose_port(name, port)
             try:
-                # Issuer and client of the stored login are kept for display (no secrets). A
-                # workload with auth always gets an issuer (empty when no login is stored
-                # yet): until WorkloadConfig has an explicit flag, that marks it as needing
-                # a token (see runtime.needs_auth).
+                # Issuer and client of the stored login are kept for display (no secrets).
                 grant = self._grants.load(name) if auth else None
                 config = WorkloadConfig(
                     name=name,
                     remote_url=remote_url,
                     port=chosen,
-                    issuer=(grant.issuer or "") if grant is not None else None,
+                    auth=auth,
+                    issuer=grant.issuer if grant is not None else None,
                     client_id=grant.client_id if grant is not None else None,
                     resource=grant.resource if grant is not None else None,
                 )

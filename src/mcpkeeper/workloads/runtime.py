@@ -38,7 +38,7 @@ from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context, worklo
 from mcpkeeper.workloads.serving import LOOPBACK, InLoopServer, bind_loopback
 from mcpkeeper.workloads.status_gate import StatusGate
 
-__all__ = ["WorkloadRuntime", "local_url", "needs_auth"]
+__all__ = ["WorkloadRuntime", "local_url"]
 
 log = logging.getLogger("mcpkeeper.workload")
 
@@ -47,18 +47,6 @@ _INITIAL_STATUS = {
     AuthState.RETRYING: WorkloadStatus.AUTH_RETRYING,
     AuthState.DEAD: WorkloadStatus.UNAUTHENTICATED,
 }
-
-
-def needs_auth(config: WorkloadConfig) -> bool:
-    """Whether the workload injects a token (False: a remote that needs no auth).
-
-    ``WorkloadConfig`` has no explicit flag yet; a workload created with auth records
-    the issuer of its login, one created without has none.
-    """
-    explicit = getattr(config, "auth", None)
-    if isinstance(explicit, bool):
-        return explicit
-    return config.issuer is not None
 
 
 def local_url(config: WorkloadConfig) -> str | None:
@@ -130,7 +118,7 @@ class WorkloadRuntime:
     async def _start(self) -> None:
         assert self.config.port is not None
         sock = bind_loopback(self.config.port)
-        if needs_auth(self.config):
+        if self.config.auth:
             grant = self._grants.load(self.name)
             if grant.token is None and grant.reason:
                 self._no_login_reason = grant.reason
