@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import mcp_types as types
 import pytest
 from mcp import Client
@@ -182,3 +183,17 @@ async def test_a_call_cut_off_by_a_workload_stop_is_a_tool_error(setup: Setup) -
             cut = await in_flight
         assert cut.is_error and "beta" in _text(cut)
         assert await _echo(client, "alpha__echo", "unaffected") == "unaffected"
+
+
+async def test_requests_from_a_foreign_host_or_origin_are_refused(setup: Setup) -> None:
+    # A web page must not reach the user's tools through DNS rebinding or a cross-origin POST.
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        wrong_host = await http.post(setup.url, json=body, headers={**headers, "host": "evil.example"})
+        wrong_origin = await http.post(
+            setup.url, json=body, headers={**headers, "origin": "http://evil.example"}
+        )
+    assert wrong_host.status_code == 421
+    assert wrong_origin.status_code == 403
+    assert setup.alpha.mcp_requests == setup.beta.mcp_requests == 0  # nothing was forwarded
