@@ -359,6 +359,47 @@ async def test_refresh_rotates_and_a_spent_token_is_invalid_grant(
     assert auth.counters.by_outcome == {"ok": 3, "invalid_grant": 2}
 
 
+async def test_refresh_reuse_grace_honours_a_spent_token_until_its_successor_is_used(
+    http: httpx.AsyncClient,
+) -> None:
+    async with FixtureAuthServer(refresh_reuse_grace=True) as auth:
+
+        async def rotate(token: str) -> dict[str, Any]:
+            response = await refresh(http, auth, "cli", token)
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            assert auth.verify_access_token(body["access_token"]) is not None
+            return body
+
+        async def refused(token: str) -> str:
+            response = await refresh(http, auth, "cli", token)
+            assert response.status_code == 400
+            error: str = response.json()["error"]
+            return error
+
+        rt0 = auth.mint("cli")["refresh_token"]
+        lost = (await rotate(rt0))["refresh_token"]  # the client died before saving this one
+        rt1 = (await rotate(rt0))["refresh_token"]  # so it presents rt0 again: honoured
+        assert rt1 not in (rt0, lost)
+        assert await refused(lost) == "invalid_grant"  # revoked by the grace reuse
+        rt1_again = (await rotate(rt0))["refresh_token"]  # rt1 unused yet: still honoured
+        assert auth.counters.grace_reuse == 2
+        assert auth.counters.spent_token_reuse == 0
+
+        rt2 = (await rotate(rt1_again))["refresh_token"]  # the successor is used ...
+        assert await refused(rt0) == "invalid_grant"  # ... so rt0 is spent for good
+        assert auth.counters.spent_token_reuse == 1
+        rt2_again = (await rotate(rt1_again))["refresh_token"]  # one generation behind: grace
+        assert await refused(rt2) == "invalid_grant"  # revoked by that reuse, not spent:
+        assert (auth.counters.grace_reuse, auth.counters.spent_token_reuse) == (3, 1)
+
+        auth.refresh_reuse_grace = False  # switchable at run time: strict rotation again
+        assert await refused(rt1_again) == "invalid_grant"
+        assert auth.counters.to_dict()["grace_reuse"] == 3
+        assert auth.counters.spent_token_reuse == 2
+        await rotate(rt2_again)
+
+
 async def test_refresh_keeps_resource_and_may_narrow_scope(
     auth: FixtureAuthServer, http: httpx.AsyncClient
 ) -> None:

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -26,9 +27,9 @@ async def spawn(*args: str) -> asyncio.subprocess.Process:
     )
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
-    process = await spawn("serve", "--json", "--token-lifetime", "120")
+@asynccontextmanager
+async def serving(*extra: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
+    process = await spawn("serve", "--json", "--token-lifetime", "120", *extra)
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), timeout=20)
@@ -37,6 +38,12 @@ async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, 
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
+    async with serving() as started:
+        yield started
 
 
 async def test_serve_prints_one_json_line_and_the_control_port_switches_faults(
@@ -96,6 +103,16 @@ async def test_refused_over_the_control_port_and_back(
         assert response.status_code == 401  # no client: the AS answers again, same URL
     process.send_signal(signal.SIGINT)
     assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+
+
+async def test_refresh_reuse_grace_is_a_serve_option() -> None:
+    async with serving("--refresh-reuse-grace") as (_, info), httpx.AsyncClient(timeout=5.0) as http:
+        minted = (await http.post(info["control_url"] + "/mint", json={"client_id": "cli"})).json()
+        form = {"grant_type": "refresh_token", "refresh_token": minted["refresh_token"], "client_id": "cli"}
+        answers = [(await http.post(info["token_endpoint"], data=form)).status_code for _ in range(2)]
+        assert answers == [200, 200]  # the successor was never used: the spent token is honoured
+        counters = (await http.get(info["control_url"] + "/counters")).json()["auth"]
+        assert (counters["grace_reuse"], counters["spent_token_reuse"]) == (1, 0)
 
 
 async def test_bad_arguments_exit_with_a_usage_error() -> None:

@@ -26,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the fixture authorization server and MCP server")
     serve.add_argument("--token-lifetime", type=_positive_float, default=3600.0, metavar="SECONDS")
+    serve.add_argument(
+        "--refresh-reuse-grace",
+        action="store_true",
+        help="accept a spent refresh token until the one it was rotated to has been used",
+    )
     serve.add_argument("--json", action="store_true", help="print one JSON line with the URLs")
     serve.add_argument("--auth-port", type=int, default=0, help="default: any free port")
     serve.add_argument("--mcp-port", type=int, default=0, help="default: any free port")
@@ -49,7 +54,11 @@ async def _serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with (
-        FixtureAuthServer(access_token_lifetime=args.token_lifetime, port=args.auth_port) as auth,
+        FixtureAuthServer(
+            access_token_lifetime=args.token_lifetime,
+            port=args.auth_port,
+            refresh_reuse_grace=args.refresh_reuse_grace,
+        ) as auth,
         FixtureMCPServer(auth, port=args.mcp_port) as mcp,
         serve_asgi(create_control_app(auth, mcp), port=args.control_port, lifespan="off") as control,
     ):

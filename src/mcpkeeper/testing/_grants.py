@@ -183,15 +183,27 @@ def _is_loopback_ip(host: str | None) -> bool:
 class GrantStore:
     """Clients, authorization codes, access tokens and rotating refresh tokens."""
 
-    def __init__(self, *, wall: Callable[[], float], scopes: Sequence[str], default_scope: str) -> None:
+    def __init__(
+        self,
+        *,
+        wall: Callable[[], float],
+        scopes: Sequence[str],
+        default_scope: str,
+        refresh_reuse_grace: bool = False,
+        on_grace_reuse: Callable[[], None] | None = None,
+    ) -> None:
         self._wall = wall
         self.scopes = tuple(scopes)
         self.default_scope = default_scope
+        #: Honour a spent refresh token while its successor is unused (see :meth:`rotate_refresh`).
+        self.refresh_reuse_grace = refresh_reuse_grace
+        self._on_grace_reuse = on_grace_reuse
         self.clients: dict[str, RegisteredClient] = {}
         self._codes: dict[str, AuthorizationCode] = {}
         self._access: dict[str, AccessGrant] = {}
         self._refresh: dict[str, AccessGrant] = {}
-        self._spent_refresh: set[str] = set()
+        #: Spent refresh token -> the refresh token issued for it (the latest, after a grace reuse).
+        self._successor: dict[str, str] = {}
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -327,14 +339,27 @@ class GrantStore:
         resource: str | None,
         lifetime: float,
     ) -> dict[str, Any]:
-        """Spend ``refresh_token`` and issue a new pair; a spent token is ``invalid_grant``."""
+        """Spend ``refresh_token`` and issue a new pair; a spent token is ``invalid_grant``.
+
+        With :attr:`refresh_reuse_grace`, a spent token is honoured again as long as the
+        token issued for it was never presented: that successor is revoked and a new pair
+        issued. Real servers offer this (a reuse interval or grace period) for a client
+        that died between the server's rotation and saving the new token. Once the
+        successor has been used the old token is spent for good, so a client that saves
+        late, or not at all, still meets ``invalid_grant``.
+        """
         if not refresh_token:
             raise GrantError("invalid_request", "refresh_token is required")
-        if refresh_token in self._spent_refresh:
+        unused_successor = self._unused_successor(refresh_token)
+        if unused_successor is not None:
+            grant = self._refresh[unused_successor]
+        elif refresh_token in self._successor:
             raise SpentRefreshTokenError()
-        grant = self._refresh.get(refresh_token)
-        if grant is None:
-            raise GrantError("invalid_grant", "refresh token unknown or revoked")
+        else:
+            found = self._refresh.get(refresh_token)
+            if found is None:
+                raise GrantError("invalid_grant", "refresh token unknown or revoked")
+            grant = found
         if grant.client_id != client.client_id:
             raise GrantError("invalid_grant", "refresh token was issued to another client")
         granted = grant.scope
@@ -345,14 +370,29 @@ class GrantStore:
             granted = " ".join(scope.split())
         if resource is not None and grant.resource is not None and resource != grant.resource:
             raise GrantError("invalid_target", "resource differs from the original grant")
-        del self._refresh[refresh_token]
-        self._spent_refresh.add(refresh_token)
-        return self.issue_tokens(
+        if unused_successor is not None:
+            del self._refresh[unused_successor]
+            if self._on_grace_reuse is not None:
+                self._on_grace_reuse()
+        else:
+            del self._refresh[refresh_token]
+        body = self.issue_tokens(
             client.client_id,
             granted,
             grant.resource if grant.resource is not None else resource,
             lifetime=lifetime,
         )
+        self._successor[refresh_token] = body["refresh_token"]
+        return body
+
+    def _unused_successor(self, spent: str) -> str | None:
+        """The live successor of ``spent`` that was never presented, when the reuse grace is on."""
+        if not self.refresh_reuse_grace:
+            return None
+        successor = self._successor.get(spent)
+        if successor is None or successor in self._successor or successor not in self._refresh:
+            return None
+        return successor
 
     def verify_access(self, token: str) -> dict[str, Any] | None:
         grant = self._access.get(token)

@@ -52,8 +52,11 @@ _GRANT_TYPES = ("authorization_code", "refresh_token")
 class FixtureAuthServer:
     """``async with FixtureAuthServer(access_token_lifetime=60) as auth:`` serves on 127.0.0.1.
 
-    ``access_token_lifetime``, ``authorize_mode`` and the fault (:meth:`set_fault`) can all
-    be changed while the server runs. ``clock`` (a :class:`mcpkeeper.auth.clock.Clock`)
+    ``access_token_lifetime``, ``authorize_mode``, ``refresh_reuse_grace`` and the fault
+    (:meth:`set_fault`) can all be changed while the server runs. ``refresh_reuse_grace``
+    (off: strict rotation) keeps a spent refresh token usable until the token it was
+    rotated to has been used, as real servers' reuse intervals do; such uses are counted in
+    ``counters.grace_reuse``. ``clock`` (a :class:`mcpkeeper.auth.clock.Clock`)
     decides token expiry and request timestamps, so a virtual clock can expire tokens
     without waiting.
     """
@@ -66,10 +69,17 @@ class FixtureAuthServer:
         scopes: Sequence[str] = ("mcp", "offline_access"),
         default_scope: str = "mcp",
         issue_refresh_tokens: bool = True,
+        refresh_reuse_grace: bool = False,
         clock: Clock | None = None,
     ) -> None:
         self._clock: Clock = clock or SystemClock()
-        self.store = GrantStore(wall=self._clock.wall, scopes=scopes, default_scope=default_scope)
+        self.store = GrantStore(
+            wall=self._clock.wall,
+            scopes=scopes,
+            default_scope=default_scope,
+            refresh_reuse_grace=refresh_reuse_grace,
+            on_grace_reuse=self._count_grace_reuse,
+        )
         self.access_token_lifetime = access_token_lifetime
         self.issue_refresh_tokens = issue_refresh_tokens
         self.authorize_mode = "approve"
@@ -192,8 +202,19 @@ class FixtureAuthServer:
             raise ValueError(f"authorize_mode must be 'approve' or 'deny', not {mode!r}")
         self._authorize_mode = mode
 
+    @property
+    def refresh_reuse_grace(self) -> bool:
+        return self.store.refresh_reuse_grace
+
+    @refresh_reuse_grace.setter
+    def refresh_reuse_grace(self, enabled: bool) -> None:
+        self.store.refresh_reuse_grace = enabled
+
     def reset_counters(self) -> None:
         self.counters.reset()
+
+    def _count_grace_reuse(self) -> None:
+        self.counters.grace_reuse += 1
 
     # -- helpers for tests -----------------------------------------------------------------
 

@@ -26,6 +26,9 @@ class TokenCounters:
     by_fault: Counter[str] = field(default_factory=Counter)
     #: A refresh token presented again after rotation spent it. A correct client makes none.
     spent_token_reuse: int = 0
+    #: A spent refresh token honoured by the reuse grace (``refresh_reuse_grace``): the
+    #: client lost the token the server had rotated to. Never counted in ``spent_token_reuse``.
+    grace_reuse: int = 0
     #: Wall-clock time (the server's clock) of each request, in arrival order.
     request_times: list[float] = field(default_factory=list)
 
@@ -36,6 +39,7 @@ class TokenCounters:
         self.by_outcome.clear()
         self.by_fault.clear()
         self.spent_token_reuse = 0
+        self.grace_reuse = 0
         self.request_times.clear()
 
     def record_request(self, grant_type: str, fault: str, when: float) -> None:
@@ -58,5 +62,6 @@ class TokenCounters:
             "by_outcome": dict(self.by_outcome),
             "by_fault": dict(self.by_fault),
             "spent_token_reuse": self.spent_token_reuse,
+            "grace_reuse": self.grace_reuse,
             "request_times": list(self.request_times),
         }
