@@ -8,10 +8,10 @@ About the kill window. Between the authorization server rotating a refresh token
 client's fsync of the new one, no client can protect itself: if it dies there, the new
 token is lost and the old one is spent. Real servers close that window with a reuse grace
 (Okta's grace period, Auth0's reuse interval, Keycloak/Ory equivalents): the previous
-refresh token stays usable until its successor is first used. :class:`OneGenerationGrace`
-gives the (otherwise strict) fixture server exactly that rule, and nothing more: a token
-two generations old is still rejected, so a client that saves late or not at all, or
-writes a torn file, fails this test. The concurrency test uses the strict server.
+refresh token stays usable until its successor is first used. The fixture server's
+``refresh_reuse_grace`` is exactly that rule, and nothing more: a token two generations
+old is still rejected, so a client that saves late or not at all, or writes a torn file,
+fails this test. The concurrency test uses the strict server.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,7 +32,6 @@ from mcpkeeper.auth.registration import ClientRegistration
 from mcpkeeper.auth.token import Token
 from mcpkeeper.state.secrets import FileSecretBackend, SecretStore
 from mcpkeeper.testing import FixtureAuthServer
-from mcpkeeper.testing._grants import GrantStore, RegisteredClient
 
 pytestmark = pytest.mark.integration
 
@@ -69,53 +67,15 @@ _WORKER = """\
 """
 
 
-class OneGenerationGrace:
-    """Refresh-token reuse grace on top of the fixture's strict rotation (see the module docstring).
-
-    Built only on the grant store's public methods: a spent token whose successor was
-    never presented is honoured once more (the successor is revoked and a new pair issued).
-    """
-
-    def __init__(self, store: GrantStore) -> None:
-        self._store = store
-        self._strict = store.rotate_refresh
-        self._successor: dict[str, str] = {}
-        self._grant: dict[str, tuple[str, str | None]] = {}
-        self._presented: set[str] = set()
-        self.grace_reuses = 0
-        store.rotate_refresh = self.rotate_refresh  # type: ignore[method-assign]
-
-    def rotate_refresh(
-        self,
-        client: RegisteredClient,
-        refresh_token: str | None,
-        *,
-        scope: str | None,
-        resource: str | None,
-        lifetime: float,
-    ) -> dict[str, Any]:
-        successor = self._successor.get(refresh_token or "")
-        if refresh_token and successor is not None and successor not in self._presented:
-            self.grace_reuses += 1
-            self._store.revoke_refresh(successor)
-            granted_scope, granted_resource = self._grant[successor]
-            body = self._store.issue_tokens(
-                client.client_id, granted_scope, granted_resource, lifetime=lifetime
-            )
-        else:
-            body = self._strict(client, refresh_token, scope=scope, resource=resource, lifetime=lifetime)
-            if refresh_token:
-                self._presented.add(refresh_token)
-        issued = body.get("refresh_token")
-        if refresh_token and isinstance(issued, str):
-            self._successor[refresh_token] = issued
-            self._grant[issued] = (str(body["scope"]), body.get("resource"))
-        return body
-
-
 @pytest.fixture
 async def auth() -> AsyncIterator[FixtureAuthServer]:
     async with FixtureAuthServer(access_token_lifetime=5.0) as server:
+        yield server
+
+
+@pytest.fixture
+async def graceful_auth() -> AsyncIterator[FixtureAuthServer]:
+    async with FixtureAuthServer(access_token_lifetime=5.0, refresh_reuse_grace=True) as server:
         yield server
 
 
@@ -171,9 +131,9 @@ def _write_worker(tmp_path: Path) -> Path:
 
 
 async def test_sigkill_at_random_moments_never_loses_the_grant(
-    auth: FixtureAuthServer, tmp_path: Path
+    graceful_auth: FixtureAuthServer, tmp_path: Path
 ) -> None:
-    grace = OneGenerationGrace(auth.store)
+    auth = graceful_auth
     home = tmp_path / "home"
     store = _store(home)
     _seed(auth, store)
@@ -181,6 +141,7 @@ async def test_sigkill_at_random_moments_never_loses_the_grant(
     rng = random.Random()
     refreshes_before_kills: list[int] = []
     for _ in range(KILLS):
+        grace_before = auth.counters.grace_reuse
         worker = await _start_worker(script, home, auth)
         assert worker.stdout is not None
         lines_before_kill = rng.randint(1, 4)
@@ -193,6 +154,9 @@ async def test_sigkill_at_random_moments_never_loses_the_grant(
         async with asyncio.timeout(_WAIT):
             await worker.wait()
         refreshes_before_kills.append(lines_before_kill)
+        # Only the refresh after a crash may need the grace: a client that needed it while
+        # running lost a token it had already used (saved late, or not at all).
+        assert auth.counters.grace_reuse == grace_before, "the running worker needed the reuse grace"
 
         login = store.load(NAME)  # never torn: the file is whole and parses
         assert login is not None and login.token is not None
@@ -205,7 +169,8 @@ async def test_sigkill_at_random_moments_never_loses_the_grant(
     assert auth.counters.spent_token_reuse == 0
     assert auth.counters.by_outcome["ok"] >= sum(refreshes_before_kills) + KILLS
     # For the record (random): how many kills fell between the server's rotation and our fsync.
-    print(f"kills inside the unavoidable window (saved by the grace rule): {grace.grace_reuses}/{KILLS}")
+    grace_reuses = auth.counters.grace_reuse
+    print(f"kills inside the unavoidable window (saved by the grace rule): {grace_reuses}/{KILLS}")
 
 
 async def test_two_processes_never_spend_one_refresh_token_twice(
