@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
+from mcpkeeper.auth.token import Token
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
 from mcpkeeper.vmcp.results import RETRY_AFTER_META, STATUS_META
 from mcpkeeper.vmcp.runfile import VMCPInfo, read_vmcp_info
@@ -57,18 +59,33 @@ async def _echoed(client: Client, name: str, text: str) -> str:
     return str(structured["result"])
 
 
-@pytest.fixture
-async def flaky() -> AsyncIterator[tuple[FixtureAuthServer, FixtureMCPServer]]:
-    # 6 s tokens are handed out only while more than 5 s remain: soon after minting every
-    # call needs a refresh, so a failing token endpoint shows at once.
-    async with FixtureAuthServer(access_token_lifetime=6.0) as auth, FixtureMCPServer(auth) as mcp:
-        yield auth, mcp
+@dataclass
+class TwoWorkloads:
+    """Workloads ``steady`` and ``flaky`` in the daemon, and the vMCP URL."""
+
+    url: str
+    flaky_auth: FixtureAuthServer
+    flaky_mcp: FixtureMCPServer
+    flaky_token: Token
 
 
 @pytest.fixture
-async def steady() -> AsyncIterator[tuple[FixtureAuthServer, FixtureMCPServer]]:
-    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
-        yield auth, mcp
+async def two(tmp_path: Path, daemon: DaemonProcess) -> AsyncIterator[TwoWorkloads]:
+    # flaky's 6 s tokens are handed out only while more than 5 s remain: soon after
+    # minting every call needs a refresh, so a failing token endpoint shows at once.
+    async with (
+        FixtureAuthServer() as steady_auth,
+        FixtureMCPServer(steady_auth) as steady_mcp,
+        FixtureAuthServer(access_token_lifetime=6.0) as flaky_auth,
+        FixtureMCPServer(flaky_auth) as flaky_mcp,
+    ):
+        store_login(tmp_path, "steady", steady_auth, steady_mcp)
+        flaky_token = store_login(tmp_path, "flaky", flaky_auth, flaky_mcp)
+        await daemon.client.create_workload("steady", steady_mcp.url)
+        await daemon.client.create_workload("flaky", flaky_mcp.url)
+        info = await _vmcp_info(daemon)
+        assert info.url is not None and info.url == f"http://127.0.0.1:{info.port}/mcp"
+        yield TwoWorkloads(info.url, flaky_auth, flaky_mcp, flaky_token)
 
 
 async def _calls_until_status(daemon: DaemonProcess, client: Client, name: str, status: str) -> None:
@@ -83,20 +100,10 @@ async def _calls_until_status(daemon: DaemonProcess, client: Client, name: str, 
 
 
 async def test_a_degraded_workload_keeps_its_tools_and_refuses_calls_with_retry_after(
-    tmp_path: Path,
-    daemon: DaemonProcess,
-    steady: tuple[FixtureAuthServer, FixtureMCPServer],
-    flaky: tuple[FixtureAuthServer, FixtureMCPServer],
+    daemon: DaemonProcess, two: TwoWorkloads
 ) -> None:
-    (steady_auth, steady_mcp), (flaky_auth, flaky_mcp) = steady, flaky
-    store_login(tmp_path, "steady", steady_auth, steady_mcp)
-    flaky_token = store_login(tmp_path, "flaky", flaky_auth, flaky_mcp)
-    await daemon.client.create_workload("steady", steady_mcp.url)
-    await daemon.client.create_workload("flaky", flaky_mcp.url)
-    info = await _vmcp_info(daemon)
-    assert info.url is not None and info.url == f"http://127.0.0.1:{info.port}/mcp"
-
-    async with Client(info.url) as client:
+    flaky_auth, flaky_mcp = two.flaky_auth, two.flaky_mcp
+    async with Client(two.url) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         assert {"steady__echo", "steady__add", "flaky__echo", "flaky__slow"} <= names
         assert await _echoed(client, "flaky__echo", "before") == "before"
@@ -113,8 +120,8 @@ async def test_a_degraded_workload_keeps_its_tools_and_refuses_calls_with_retry_
         data: Any = result.structured_content
         assert data["retry_after"] == result.meta[RETRY_AFTER_META] and data["workload"] == "flaky"
         assert "retrying its authorization" in _text(result) and "403" in _text(result)
-        assert flaky_token.access_token not in _text(result)
-        assert flaky_mcp.tool_calls["echo"] == forwarded  # refused by the vMCP, never forwarded
+        assert two.flaky_token.access_token not in _text(result)
+        assert flaky_mcp.tool_calls["echo"] == forwarded  # answered by the vMCP: the tool did not run
         detail = await daemon.client.get_workload("flaky")
         assert detail["status"] == "auth_retrying" and detail["health"] == "degraded"
         # Still advertised; the other workload is untouched.
@@ -127,22 +134,11 @@ async def test_a_degraded_workload_keeps_its_tools_and_refuses_calls_with_retry_
 
 
 async def test_an_unauthenticated_workload_keeps_its_tools_and_calls_say_log_in(
-    tmp_path: Path,
-    daemon: DaemonProcess,
-    steady: tuple[FixtureAuthServer, FixtureMCPServer],
-    flaky: tuple[FixtureAuthServer, FixtureMCPServer],
+    daemon: DaemonProcess, two: TwoWorkloads
 ) -> None:
-    (steady_auth, steady_mcp), (flaky_auth, flaky_mcp) = steady, flaky
-    store_login(tmp_path, "steady", steady_auth, steady_mcp)
-    store_login(tmp_path, "flaky", flaky_auth, flaky_mcp)
-    await daemon.client.create_workload("steady", steady_mcp.url)
-    await daemon.client.create_workload("flaky", flaky_mcp.url)
-    info = await _vmcp_info(daemon)
-    assert info.url is not None
-
-    async with Client(info.url) as client:
+    async with Client(two.url) as client:
         assert "flaky__echo" in {t.name for t in (await client.list_tools()).tools}
-        await flaky_auth.set_fault("invalid_grant")  # the grant was revoked
+        await two.flaky_auth.set_fault("invalid_grant")  # the grant was revoked
         await _calls_until_status(daemon, client, "flaky", "unauthenticated")
 
         result = await _echo(client, "flaky__echo", "revoked")
