@@ -199,9 +199,12 @@ async def _bench(args: argparse.Namespace) -> int:
                 "direct": (direct_url, {"authorization": f"Bearer {token}"}),
                 "proxy": (f"http://127.0.0.1:{proxy['port']}/mcp", {}),
             }
-            print(f"{args.calls} sequential calls per path, back to back, then interleaved", flush=True)
+            print(
+                f"{args.calls} sequential calls per path back to back, then {args.interleaved} interleaved",
+                flush=True,
+            )
             warm = await _sequential(paths, args.calls, interleave=False)
-            spread = await _sequential(paths, args.calls, interleave=True)
+            spread = await _sequential(paths, args.interleaved, interleave=True)
             per_round = max(1, args.per_client // args.rounds)
             print(
                 f"{args.clients} concurrent clients x {per_round} calls, "
@@ -242,7 +245,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--calls", type=int, default=1000, help="sequential calls per path")
+    parser.add_argument("--calls", type=int, default=1000, help="sequential calls per path, back to back")
+    parser.add_argument("--interleaved", type=int, default=300, help="sequential calls per path, interleaved")
     parser.add_argument("--clients", type=int, default=16, help="concurrent client sessions")
     parser.add_argument(
         "--per-client", type=int, default=100, help="calls per concurrent session, all rounds"
