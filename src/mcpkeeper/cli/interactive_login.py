@@ -1,4 +1,4 @@
-"""The browser login as ``run`` and ``proxy`` present it: URL always printed, a spinner meanwhile.
+"""The browser login as ``run``, ``proxy`` and ``login`` present it: URL always printed, a spinner meanwhile.
 
 Everything goes to stderr, so that ``run --format json`` and ``proxy --stdio`` keep
 stdout for their machine-readable output (or for the MCP stream itself).
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from mcpkeeper.auth.credentials import CredentialStore
     from mcpkeeper.auth.login import LoginResult
 
 __all__ = [
@@ -52,15 +53,26 @@ class LoginOptions:
     open_browser: bool = True
 
 
-def login_interactively(remote_url: str, name: str, options: LoginOptions) -> LoginResult:
+def login_interactively(
+    remote_url: str,
+    name: str,
+    options: LoginOptions,
+    *,
+    issuer: str | None = None,
+    timeout: float | None = None,
+    store: CredentialStore | None = None,
+) -> LoginResult:
     """Discover, register if needed, log in through the browser and store the login as ``name``.
 
     A remote that needs no authentication returns at once with ``auth_required`` False.
+    ``issuer`` overrides the server's authorization server; ``timeout`` (seconds) bounds
+    the wait for the browser (default: ``auth.login.DEFAULT_LOGIN_TIMEOUT``); ``store``
+    defaults to the state home's credential store.
     """
     from rich.console import Console
 
     from mcpkeeper.auth.credentials import CredentialStore
-    from mcpkeeper.auth.login import open_in_browser, perform_login
+    from mcpkeeper.auth.login import DEFAULT_LOGIN_TIMEOUT, open_in_browser, perform_login
     from mcpkeeper.cli.errors import CliError, ExitCode
 
     if options.client_secret is not None and options.client_id is None:
@@ -82,11 +94,13 @@ def login_interactively(remote_url: str, name: str, options: LoginOptions) -> Lo
             perform_login(
                 remote_url,
                 name,
-                store=CredentialStore.open(),
+                store=store or CredentialStore.open(),
                 callback_port=options.callback_port,
                 client_id=options.client_id,
                 client_secret=options.client_secret,
                 scopes=options.scopes or None,
+                issuer=issuer,
+                timeout=DEFAULT_LOGIN_TIMEOUT if timeout is None else timeout,
                 show_url=show_url,
                 progress=progress,
                 open_browser=open_in_browser if options.open_browser else None,

@@ -14,18 +14,25 @@ the ``mcpkeeper`` app registers :func:`login` as its ``login`` command.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
 
 from mcpkeeper.cli._options import CallbackPortOpt
 from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.interactive_login import (
+    ClientIdOpt,
+    ClientSecretOpt,
+    LoginOptions,
+    NoBrowserOpt,
+    ScopeOpt,
+    login_interactively,
+)
 from mcpkeeper.durations import format_duration, parse_duration
 from mcpkeeper.state.names import NAME_PATTERN, validate_name
 from mcpkeeper.state.paths import state_home
@@ -35,21 +42,12 @@ if TYPE_CHECKING:  # the HTTP stack is imported only when a login really runs (f
     from rich.console import Console
 
     from mcpkeeper.auth.credentials import CredentialStore
-    from mcpkeeper.auth.login import LoginResult, perform_login
+    from mcpkeeper.auth.login import LoginResult
 
-__all__ = ["LoginTarget", "default_workload_name", "login", "main", "perform_login", "resolve_target"]
+__all__ = ["LoginTarget", "default_workload_name", "login", "main", "resolve_target"]
 
 _MAX_NAME = 63
 _DEFAULT_TIMEOUT = "5m"  # mcpkeeper.auth.login.DEFAULT_LOGIN_TIMEOUT, spelled for --help
-
-
-def __getattr__(attribute: str) -> Any:
-    """``perform_login`` of :mod:`mcpkeeper.auth.login`, for ``run`` and the daemon, imported lazily."""
-    if attribute == "perform_login":
-        from mcpkeeper.auth.login import perform_login
-
-        return perform_login
-    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,68 +125,36 @@ def login(
         str | None, typer.Option("--name", help="Workload name for a new login (default: from the host).")
     ] = None,
     callback_port: CallbackPortOpt = None,
-    client_id: Annotated[
-        str | None, typer.Option("--client-id", help="Use this pre-registered client instead of registering.")
-    ] = None,
-    client_secret: Annotated[
-        str | None,
-        typer.Option("--client-secret", envvar="MCPKEEPER_CLIENT_SECRET", help="Secret of --client-id."),
-    ] = None,
-    scopes: Annotated[
-        list[str] | None, typer.Option("--scope", help="Scope to request (repeatable; default: metadata).")
-    ] = None,
+    client_id: ClientIdOpt = None,
+    client_secret: ClientSecretOpt = None,
+    scopes: ScopeOpt = None,
     issuer: Annotated[
         str | None, typer.Option("--issuer", help="Authorization server to use instead of the server's.")
     ] = None,
     timeout: Annotated[
         str, typer.Option("--timeout", help="How long to wait for the browser login (e.g. 5m, 90s).")
     ] = _DEFAULT_TIMEOUT,
-    no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="Only print the login URL; do not open a browser.")
-    ] = False,
+    no_browser: NoBrowserOpt = False,
 ) -> None:
     """Log in to an OAuth-protected MCP server (browser, PKCE) and store the tokens."""
     from rich.console import Console
 
     from mcpkeeper.auth.credentials import CredentialStore
-    from mcpkeeper.auth.login import open_in_browser, perform_login
 
     wait = _parse_timeout(timeout)
-    if client_secret is not None and client_id is None:
-        raise CliError("--client-secret needs --client-id", ExitCode.USAGE)
     store = CredentialStore.open()
     chosen = resolve_target(target, name, store, WorkloadStore(state_home()))
-    err = Console(stderr=True, highlight=False)
-    out = Console(highlight=False)
-
-    def show_url(url: str) -> None:
-        err.print("Open this URL to log in (a browser should open by itself):")
-        err.print(url, soft_wrap=True, markup=False)
-
-    def progress(message: str) -> None:
-        if err.is_terminal:
-            status.update(message)
-        else:  # no spinner without a terminal: say each step once instead
-            err.print(message, markup=False)
-
-    with err.status("Logging in…") as status:
-        result = asyncio.run(
-            perform_login(
-                chosen.remote_url,
-                chosen.name,
-                store=store,
-                callback_port=callback_port or chosen.callback_port,
-                client_id=client_id,
-                client_secret=client_secret,
-                scopes=scopes or list(chosen.scopes) or None,
-                issuer=issuer or chosen.issuer,
-                timeout=wait,
-                show_url=show_url,
-                progress=progress,
-                open_browser=None if no_browser else open_in_browser,
-            )
-        )
-    _report(out, err, result)
+    options = LoginOptions(
+        callback_port or chosen.callback_port,
+        client_id,
+        client_secret,
+        scopes or list(chosen.scopes) or None,
+        open_browser=not no_browser,
+    )
+    result = login_interactively(
+        chosen.remote_url, chosen.name, options, issuer=issuer or chosen.issuer, timeout=wait, store=store
+    )
+    _report(Console(highlight=False), Console(stderr=True, highlight=False), result)
 
 
 def _parse_timeout(text: str) -> float:
