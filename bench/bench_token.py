@@ -1,11 +1,13 @@
 """Token monitor benchmarks: hot path, refresh storm, recovery after outages.
 
-    .venv/bin/python bench/bench_token.py [--scale 0.005] [--outage-hours 1]
+    .venv/bin/python bench/bench_token.py [--outage-hours 1] [--skip-recovery]
 
-Recovery runs against the real fixture authorization server over loopback HTTP with
-every monitor timing multiplied by ``--scale`` (so one hour of outage takes 18 s at the
-default), and reports times and rates scaled back to the default timings, next to the
-reference design (a fixed 10-minute tick: recovery 0-600 s after restore, 6 requests/h).
+Recovery is measured twice. With the default timings in virtual time (the monitor's
+real code, a token endpoint that fails as a refused port or a WAF would, a client
+sending one request a second) an hour of outage runs in a second and the attempt counts
+and recovery delays are exact. Then once for real over loopback HTTP against the fixture
+server, for a refused outage and the default 2 s probe. Printed next to the reference
+design: a fixed 10-minute tick, recovery 0-600 s after restore, 6 requests an hour.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import contextlib
 import dataclasses
 import time
 
+import httpx
+
 from mcpkeeper.auth import (
     AuthRetryingError,
     AuthState,
@@ -25,9 +29,11 @@ from mcpkeeper.auth import (
     Token,
     TokenEndpoint,
 )
+from mcpkeeper.auth.errors import TokenEndpointError
 from mcpkeeper.auth.probe import tcp_probe
 from mcpkeeper.state import WorkloadStatus
 from mcpkeeper.testing import FixtureAuthServer
+from mcpkeeper.testing.clock import VirtualClock
 
 
 class _NullSink:
@@ -122,89 +128,129 @@ async def bench_fail_fast() -> None:
           f"max {max(samples) * 1e3:5.2f} ms   (target < 5 ms)   token requests meanwhile: {during}")
 
 
-def _scaled(scale: float) -> RetryConfig:
-    base = RetryConfig()
-    changes = {
-        f.name: getattr(base, f.name) * scale
-        for f in dataclasses.fields(base)
-        if f.name not in ("max_tries", "refresh_ahead", "jitter")
-    }
-    return dataclasses.replace(base, **changes)
+class _OutageEndpoint:
+    """A token endpoint in virtual time: rotates tokens, fails while ``down``, counts attempts."""
+
+    def __init__(self, clock: VirtualClock, kind: str, latency: float = 0.05) -> None:
+        self.clock, self.kind, self.latency = clock, kind, latency
+        self.down = False
+        self.attempts: list[float] = []
+        self._n = 0
+
+    def issue(self) -> Token:
+        self._n += 1
+        now = self.clock.wall()
+        return Token(f"at{self._n}", f"rt{self._n}", expires_at=now + 3600, issued_at=now)
+
+    async def __call__(self, token: Token) -> Token:
+        self.attempts.append(self.clock.monotonic())
+        await self.clock.sleep(self.latency)
+        if self.down:
+            if self.kind == "refused":
+                raise httpx.ConnectError("[Errno 111] Connection refused")
+            raise TokenEndpointError(403, detail="with a non-OAuth body (text/html, 199 bytes)")
+        return self.issue()
 
 
-@dataclasses.dataclass
-class RecoveryResult:
-    fault: str
-    demand: bool
-    recovery_s: float
-    requests_per_hour: float
+class _VirtualProbe:
+    def __init__(self, endpoint: _OutageEndpoint) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self) -> bool:
+        return not (self.endpoint.down and self.endpoint.kind == "refused")
 
 
-async def _recovery(fault: str, demand: bool, scale: float, outage_hours: float) -> RecoveryResult:
-    cfg = _scaled(scale)
-    outage = outage_hours * 3600 * scale
-    async with FixtureAuthServer(access_token_lifetime=3600 * scale) as auth:
+async def _virtual_outage(kind: str, demand: bool, hours: float) -> tuple[float, float]:
+    """Default timings, one outage of ``hours`` starting when the refresh falls due."""
+    clock = VirtualClock()
+    endpoint = _OutageEndpoint(clock, kind)
+    source = MonitoredTokenSource(
+        endpoint.issue(), endpoint, _NullSink(), clock=clock, probe=_VirtualProbe(endpoint), name="v"
+    )
+    async with source:
+        await clock.advance(2700 - 1)  # refresh is due at 75 % of the hour
+        endpoint.down = True
+        start = clock.monotonic()
+        served_at: list[float] = []
+
+        async def one_request() -> None:
+            try:
+                await source.token()
+                if not endpoint.down:
+                    served_at.append(clock.monotonic())
+            except AuthRetryingError:
+                pass
+
+        requests: set[asyncio.Task[None]] = set()
+
+        async def run_for(seconds: float) -> None:
+            end = clock.monotonic() + seconds
+            while clock.monotonic() < end and not served_at:
+                if demand:  # a client sending one request a second; never awaited inline, since
+                    # only this driver moves virtual time forward
+                    task = asyncio.ensure_future(one_request())
+                    requests.add(task)
+                    task.add_done_callback(requests.discard)
+                step = min(1.0, end - clock.monotonic())
+                await clock.advance(step)
+                if not demand and not endpoint.down and source.state is AuthState.FRESH:
+                    served_at.append(clock.monotonic())
+
+        await run_for(hours * 3600)
+        assert source.state is AuthState.RETRYING, source.snapshot()
+        during = sum(1 for t in endpoint.attempts if t >= start)
+        endpoint.down = False
+        restored = clock.monotonic()
+        await run_for(3600)
+        recovery = served_at[0] - restored if served_at else float("inf")
+    return recovery, during / hours
+
+
+async def _real_refused_recovery() -> tuple[float, int]:
+    """Real HTTP, default timings: a refused outage long enough to reach auth_retrying."""
+    cfg = RetryConfig(initial_retry_interval=0.1, max_retry_interval=0.2, max_tries=2, max_elapsed=1.0)
+    async with FixtureAuthServer(access_token_lifetime=3600) as auth:
         token, endpoint = await _minted(auth, cfg.request_timeout)
-        probe = tcp_probe(auth.token_endpoint, timeout=max(0.05, 2 * scale))
+        expired = dataclasses.replace(token, expires_at=time.time() - 1)
+        probe = tcp_probe(auth.token_endpoint)
+        await auth.set_fault("refused")
         source = MonitoredTokenSource(
-            token, endpoint.refresh, _NullSink(), config=cfg, probe=probe, name="rec"
+            expired, endpoint.refresh, _NullSink(), config=cfg, probe=probe, name="real"
         )
         async with source:
-            await auth.set_fault(fault)
-            served = asyncio.Event()
-            stop = asyncio.Event()
-
-            async def client() -> None:
-                # A client sending one request a second (scaled), as an agent in use does.
-                while not stop.is_set():
-                    try:
-                        await source.token()
-                        if auth.fault == "ok":
-                            served.set()
-                    except AuthRetryingError:
-                        pass
-                    await asyncio.sleep(scale)
-
-            task = asyncio.create_task(client()) if demand else None
-            start_requests = auth.counters.total
-            await asyncio.sleep(outage)
-            outage_requests = auth.counters.total - start_requests
-            assert source.state is AuthState.RETRYING, source.snapshot()
+            while source.state is not AuthState.RETRYING:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(5)  # the probe sees the endpoint down for a while
+            before = auth.counters.total
             await auth.set_fault("ok")
             restored = time.perf_counter()
-            if demand:
-                await asyncio.wait_for(served.wait(), timeout=700 * scale + 5)
-            else:
-                while source.state is not AuthState.FRESH:
-                    if time.perf_counter() - restored > 700 * scale + 5:
-                        raise TimeoutError("no recovery")
-                    await asyncio.sleep(scale / 10)
-            took = (time.perf_counter() - restored) / scale
-            stop.set()
-            if task is not None:
-                await task
-    return RecoveryResult(fault, demand, took, outage_requests / outage_hours)
+            while source.state is not AuthState.FRESH:
+                await asyncio.sleep(0.01)
+            took = time.perf_counter() - restored
+            return took, auth.counters.total - before
 
 
-async def bench_recovery(scale: float, outage_hours: float) -> None:
-    print(
-        f"recovery: real fixture AS, timings x{scale} (figures scaled back to defaults), "
-        f"{outage_hours:g} h outage"
-    )
-    print(f"  {'outage':<14}{'load':<9}{'restore->served':>17}{'requests/h':>12}   reference (10 min tick)")
-    for fault in ("refused", "waf_html_403"):
+async def bench_recovery(hours: float) -> None:
+    print(f"recovery: default timings, {hours:g} h outage beginning when the refresh falls due")
+    print("  (virtual time, exact; a client at one request/s for 'demand')")
+    print(f"  {'outage':<14}{'load':<9}{'restore->served':>17}{'attempts/h':>12}   reference: 10 min tick")
+    for kind in ("refused", "waf_html_403"):
         for demand in (False, True):
-            r = await _recovery(fault, demand, scale, outage_hours)
-            target = "<= 5 s" if fault == "refused" else ("<= 60 s" if demand else "next tick")
+            recovery, per_hour = await _virtual_outage(kind, demand, hours)
+            target = "<= 5 s" if kind == "refused" else "<= 60 s" if demand else "next tick (idle)"
             print(
-                f"  {fault:<14}{'demand' if demand else 'idle':<9}{r.recovery_s:>14.1f} s "
-                f"{r.requests_per_hour:>11.1f}   0-600 s, 6/h   (target {target}; <= 60 req/h under demand)"
+                f"  {kind:<14}{'demand' if demand else 'idle':<9}{recovery:>15.1f} s{per_hour:>12.1f}"
+                f"   0-600 s, 6/h   (target {target}; <= 60/h under demand)"
             )
+    took, requests = await _real_refused_recovery()
+    print(
+        f"  real HTTP, refused, default probe interval: restore -> running in {took:.2f} s "
+        f"with {requests} token request(s) (target <= 5 s)"
+    )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--scale", type=float, default=0.005)
     parser.add_argument("--outage-hours", type=float, default=1.0)
     parser.add_argument("--skip-recovery", action="store_true")
     args = parser.parse_args()
@@ -212,7 +258,7 @@ async def main() -> None:
     await bench_storm()
     await bench_fail_fast()
     if not args.skip_recovery:
-        await bench_recovery(args.scale, args.outage_hours)
+        await bench_recovery(args.outage_hours)
 
 
 if __name__ == "__main__":

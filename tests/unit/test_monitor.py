@@ -410,3 +410,23 @@ async def test_suspend_past_the_ceiling_gets_one_last_attempt(endpoint, sink, cl
     assert source.state is AuthState.FRESH
     assert sink.statuses == [RETRYING, RUNNING]
     await source.aclose()
+
+
+async def test_demand_does_not_hammer_an_unreachable_endpoint(endpoint, sink, clock):
+    probe = FakeProbe()
+    source = await started(make(endpoint, sink, clock, expires_in=600, probe=probe), clock)
+    endpoint.mode = "refused"
+    probe.reachable = False
+    await clock.run_until(in_state(source, AuthState.RETRYING), max_seconds=3600)
+    calls = endpoint.calls
+    for _ in range(1800):  # a request a second for half an hour
+        with pytest.raises(AuthRetryingError) as info:
+            await source.token()
+        assert info.value.retry_after is not None and info.value.retry_after <= FAST.probe_interval + 1
+        await clock.advance(1.0)
+    assert endpoint.calls - calls <= 3  # the 10-minute tick only: the probe watches the network
+    probe.reachable = True
+    endpoint.mode = "ok"
+    waited = await clock.run_until(in_state(source, AuthState.FRESH), max_seconds=60)
+    assert waited <= FAST.probe_interval + 0.01
+    await source.aclose()

@@ -434,7 +434,9 @@ class MonitoredTokenSource:
     def _next_retrying_attempt(self, now: float) -> float:
         last = self._last_attempt_mono if self._last_attempt_mono is not None else now
         candidates = [last + self._cfg.retrying_tick]
-        if self._demand:
+        if self._demand and not (self._probing() and self._probe_down):
+            # While the probe sees the endpoint unreachable, a request cannot succeed; the
+            # probe itself will trigger the attempt the moment the endpoint answers.
             candidates.append(last + self._demand_interval)
         if self._probe_trigger:
             candidates.append(last + self._probe_spacing)
@@ -623,9 +625,10 @@ class MonitoredTokenSource:
         """Seconds until the attempt a caller arriving now can count on."""
         now = self._clock.monotonic()
         last = self._last_attempt_mono if self._last_attempt_mono is not None else now
-        eta = min(last + self._cfg.retrying_tick, last + self._demand_interval)
-        if self._probing():
-            eta = min(eta, self._next_probe_mono)
+        if self._probing() and self._probe_down:
+            eta = min(last + self._cfg.retrying_tick, self._next_probe_mono)
+        else:
+            eta = min(last + self._cfg.retrying_tick, last + self._demand_interval)
         eta = max(eta, self._not_before)
         return max(1.0, eta - now)
 
