@@ -110,7 +110,7 @@ def test_a_removed_workload_is_forgotten() -> None:
 
     catalog.retain(["a"])
 
-    assert catalog.route("b__echo") is None and not catalog.has("b")
+    assert catalog.route("b__echo") is None and catalog.tool_names("b") == frozenset()
     assert catalog.route("a__echo") == Route("a", "echo")
     assert catalog.tool(Route("a", "echo")) == _tool("echo")
 
@@ -121,3 +121,4 @@ def test_a_new_listing_replaces_the_old_one() -> None:
     catalog.store(_view(since=1), [_tool("new")])
     assert catalog.route("w__old") is None
     assert catalog.route("w__new") == Route("w", "new")
+    assert catalog.tool_names("w") == {"new"}

@@ -44,7 +44,7 @@ class Aggregator:
 
     async def list_tools(self) -> list[types.Tool]:
         views = self._directory.workloads()
-        await self._settle(views)
+        self._settle(views)
         stale = [view for view in views if self._catalog.needs_fetch(view)]
         if stale:
             await asyncio.gather(*(self._fetch(view) for view in stale))
@@ -80,19 +80,16 @@ class Aggregator:
         await asyncio.gather(*(c.aclose() for c in connections), *self._closing, return_exceptions=True)
 
     # ---------------------------------------------------------------- internals --
-    async def _settle(self, views: list[WorkloadView]) -> None:
+    def _settle(self, views: list[WorkloadView]) -> None:
         """Forget removed workloads; close the connections of those no longer listed.
 
         A degraded workload keeps its connection: it is cheap, and it is back soon.
         """
         self._catalog.retain(view.name for view in views)
         listed = {view.name for view in views if behaviour_of(view).listed}
-        idle = [name for name in self._connections if name not in listed]
-        closing = [self._connections.pop(name) for name in idle]
-        for name in idle:
+        for name in [name for name in self._connections if name not in listed]:
+            self._close_later(self._connections.pop(name))
             self._fetch_locks.pop(name, None)
-        if closing:
-            await asyncio.gather(*(c.aclose() for c in closing), return_exceptions=True)
 
     async def _fetch(self, view: WorkloadView) -> None:
         lock = self._fetch_locks.setdefault(view.name, asyncio.Lock())
@@ -105,18 +102,26 @@ class Aggregator:
                 log.warning("vmcp: cannot list the tools of workload %s: %s", view.name, exc)
                 self._catalog.fetch_failed(view)
                 return
+            before = self._catalog.tool_names(view.name)
             self._catalog.store(view, tools)
-            log.info("vmcp: workload %s offers %d tools", view.name, len(tools))
+            if self._catalog.tool_names(view.name) != before:
+                log.info("vmcp: workload %s offers %d tools", view.name, len(tools))
 
     def _connection(self, view: WorkloadView) -> BackendConnection:
         connection = self._connections.get(view.name)
         if connection is None or (connection.url, connection.transport) != (view.url, view.transport):
             if connection is not None:  # its port or transport changed: the old one is useless
-                task = asyncio.get_running_loop().create_task(connection.aclose())
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                self._close_later(connection)
             connection = BackendConnection(
                 view.name, view.url, transport=view.transport, connect_timeout=self._settings.connect_timeout
             )
             self._connections[view.name] = connection
         return connection
+
+    def _close_later(self, connection: BackendConnection) -> None:
+        """Close in the background: a backend slow to say goodbye must not delay a listing."""
+        task = asyncio.get_running_loop().create_task(
+            connection.aclose(), name=f"vmcp-close:{connection.name}"
+        )
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)

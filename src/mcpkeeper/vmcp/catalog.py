@@ -104,8 +104,9 @@ class ToolCatalog:
         )
 
     # ------------------------------------------------------------------- lookups --
-    def has(self, workload: str) -> bool:
-        return workload in self._listings
+    def tool_names(self, workload: str) -> frozenset[str]:
+        listing = self._listings.get(workload)
+        return frozenset(listing.tools) if listing is not None else frozenset()
 
     def route(self, exposed: str) -> Route | None:
         """The backend tool behind an exposed name, for any cached workload (listed or not)."""
