@@ -73,16 +73,19 @@ async def bench_hot_path() -> None:
     print(f"  100 tasks   : {many:8.0f} ns/call   (target <= 2000 ns)")
 
 
-async def _minted(auth: FixtureAuthServer, timeout: float) -> tuple[Token, TokenEndpoint]:
+async def _minted(
+    auth: FixtureAuthServer, timeout: float, http: httpx.AsyncClient | None = None
+) -> tuple[Token, TokenEndpoint]:
     minted = auth.mint("bench")
-    endpoint = TokenEndpoint(auth.token_endpoint, ClientCredentials("bench"), timeout=timeout)
+    endpoint = TokenEndpoint(auth.token_endpoint, ClientCredentials("bench"), timeout=timeout, http=http)
     seed = Token(minted["access_token"], minted["refresh_token"])
     return await endpoint.refresh(seed), endpoint
 
 
 async def bench_storm() -> None:
-    async with FixtureAuthServer(access_token_lifetime=3600) as auth:
-        token, endpoint = await _minted(auth, 10.0)
+    # The daemon shares one HTTP client (and its connection pool) across refreshes; so does this.
+    async with FixtureAuthServer(access_token_lifetime=3600) as auth, httpx.AsyncClient() as http:
+        token, endpoint = await _minted(auth, 10.0, http)
         expired = dataclasses.replace(token, expires_at=time.time() - 1)
         source = MonitoredTokenSource(expired, endpoint.refresh, _NullSink(), name="storm")
         async with source:
