@@ -14,9 +14,10 @@ import httpx
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
-from mcpkeeper.testing import FixtureMCPServer
+from mcpkeeper.testing import FixtureMCPServer, ServedApp
 from mcpkeeper.vmcp.results import RETRY_AFTER_META, STATUS_META
 from mcpkeeper.vmcp.runfile import read_vmcp_info
 from mcpkeeper.vmcp.service import VMCPService
@@ -197,3 +198,28 @@ async def test_requests_from_a_foreign_host_or_origin_are_refused(setup: Setup) 
     assert wrong_host.status_code == 421
     assert wrong_origin.status_code == 403
     assert setup.alpha.mcp_requests == setup.beta.mcp_requests == 0  # nothing was forwarded
+
+
+async def test_a_workload_speaking_the_older_sse_transport_is_aggregated_too(tmp_path: Path) -> None:
+    legacy = MCPServer("legacy-sse", log_level="WARNING")
+
+    @legacy.tool(description="Return the text unchanged.")
+    def echo(text: str) -> str:
+        return text
+
+    async with ServedApp(legacy.sse_app(), lifespan="off") as served:
+        manager = WorkloadManager(tmp_path)
+        service = VMCPService(tmp_path, manager)
+        try:
+            config = await manager.create("old", f"{served.url}/sse", auth=False)
+            # The config's transport (no API sets it yet; a config file may say so).
+            manager.configs.put(config.model_copy(update={"transport": "sse"}))
+            await manager.restart("old")
+            await service.start()
+            assert service.url is not None
+            async with Client(service.url) as client:
+                assert {t.name for t in (await client.list_tools()).tools} == {"old__echo"}
+                assert await _echo(client, "old__echo", "over sse") == "over sse"
+        finally:
+            await service.stop()
+            await manager.shutdown()
