@@ -23,6 +23,7 @@ import pytest
 
 from mcpkeeper.api.client import EXIT_ALREADY_RUNNING
 from mcpkeeper.api.paths import pid_path, socket_path
+from mcpkeeper.cli.errors import ExitCode
 from mcpkeeper.state.workload_store import WorkloadStore
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
 from tests.integration.daemon_support import (
@@ -241,15 +242,17 @@ async def test_two_clients_on_one_workload_cause_one_refresh_per_rotation(
 async def test_a_second_daemon_on_the_same_home_refuses_to_start(
     tmp_path: Path, daemon: DaemonProcess
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mcpkeeper.daemon"],
-        env=daemon.env,
-        capture_output=True,
-        timeout=20,
-        check=False,
-    )
-    assert result.returncode == EXIT_ALREADY_RUNNING
-    assert f"pid {daemon.pid}" in result.stderr.decode()
+    for entry in (["mcpkeeper.daemon"], ["mcpkeeper", "serve"]):
+        result = subprocess.run(
+            [sys.executable, "-m", *entry],
+            env=daemon.env,
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+        # Its own status: 3 is the CLI's "no such workload".
+        assert result.returncode == EXIT_ALREADY_RUNNING == ExitCode.ALREADY_RUNNING == 5, entry
+        assert f"pid {daemon.pid}" in result.stderr.decode()
     assert await daemon.client.ping()  # the first one is unharmed
 
 

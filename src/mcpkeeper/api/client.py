@@ -34,8 +34,9 @@ __all__ = [
     "ensure_daemon",
 ]
 
-#: Exit status of ``mcpkeeper serve`` when another daemon already serves the same home.
-EXIT_ALREADY_RUNNING = 3
+#: Exit status of ``mcpkeeper serve`` when another daemon already serves the same home
+#: (``ExitCode.ALREADY_RUNNING`` of the CLI; not 3, which the CLI uses for "no such workload").
+EXIT_ALREADY_RUNNING = 5
 
 _BASE_URL = "http://mcpkeeper"
 _DEFAULT_TIMEOUT = 30.0

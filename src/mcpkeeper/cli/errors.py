@@ -20,6 +20,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     NOT_FOUND = 3
     DAEMON_UNAVAILABLE = 4
+    ALREADY_RUNNING = 5
+    """``serve`` when another daemon owns the home: ``mcpkeeper.api.client.EXIT_ALREADY_RUNNING``."""
     INTERRUPTED = 130
 
 
