@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,18 @@ def test_an_unreadable_run_file_reads_as_nothing_useful(tmp_path: Path, content:
 
 def test_no_run_file(tmp_path: Path) -> None:
     assert read_vmcp_info(tmp_path) is None
+
+
+def test_reading_the_run_file_imports_neither_the_mcp_sdk_nor_pydantic() -> None:
+    # The CLI reads it on every `list`; that must stay fast.
+    probe = (
+        "import sys\n"
+        "import mcpkeeper.vmcp.runfile\n"
+        "heavy = ('mcp', 'httpx', 'httpx2', 'pydantic', 'starlette', 'asyncio')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=15, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
