@@ -207,6 +207,56 @@ async def test_something_that_is_not_an_mcp_server(site: ScriptedSite) -> None:
     assert "does not look like an MCP server" in message and "initialize answered HTTP 404" in message
 
 
+_JSONRPC_RESULT = {"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": "2025-06-18", "capabilities": {}}}
+_SSE_RESULT = f"event: message\ndata: {json.dumps(_JSONRPC_RESULT)}\n\n"
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (HTMLResponse("<html>a blog</html>"), "HTTP 200 text/html, not a JSON-RPC response"),
+        (Response(b"ok"), "HTTP 200 without a content type, not a JSON-RPC response"),
+        (Response(status_code=204), "HTTP 204 without a content type, not a JSON-RPC response"),
+        (JSONResponse({"status": "ok"}), "HTTP 200 with JSON that is not a JSON-RPC response"),
+        (JSONResponse([_JSONRPC_RESULT]), "HTTP 200 with JSON that is not a JSON-RPC response"),
+        (Response("{oops", media_type="application/json"), "HTTP 200 with invalid JSON"),
+    ],
+)
+async def test_a_2xx_that_is_not_an_mcp_answer_is_not_an_mcp_server(
+    site: ScriptedSite, answer: Response, why: str
+) -> None:
+    # A web site that answers every request with a page must not pass for an open MCP server.
+    site.answer("/mcp", fixed(answer))
+    message = await _discovery_error(site.mcp_url)
+    assert message == f"{site.mcp_url} is not an MCP server: initialize answered {why}"
+    assert site.hits == ["GET /mcp", "POST /mcp"]  # nothing else was asked of it
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        JSONResponse(_JSONRPC_RESULT),
+        JSONResponse({"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "bad version"}}),
+        Response(_SSE_RESULT, media_type="text/event-stream"),
+    ],
+    ids=["json-result", "json-error", "event-stream"],
+)
+async def test_a_json_rpc_answer_or_an_event_stream_needs_no_auth(
+    site: ScriptedSite, answer: Response
+) -> None:
+    site.answer("/mcp", fixed(answer))
+    found = await discover(site.mcp_url, timeout=5.0)
+    assert isinstance(found, NoAuthRequired)
+
+
+async def test_a_page_behind_a_configured_issuer_is_still_logged_into(site: ScriptedSite) -> None:
+    # Some gateways answer an unauthenticated client with a login page; the user named the issuer.
+    site.answer("/mcp", fixed(HTMLResponse("<html>sign in</html>")))
+    found = await discover(site.mcp_url, issuer=site.base, timeout=5.0)
+    assert isinstance(found, AuthDiscovery)
+    assert found.issuer == site.base
+
+
 async def test_no_authorization_server_metadata_anywhere(site: ScriptedSite) -> None:
     site.answer("/.well-known/oauth-authorization-server", fixed(Response(status_code=404)))
     assert "no OAuth authorization server metadata found" in await _discovery_error(site.mcp_url)

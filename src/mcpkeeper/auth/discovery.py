@@ -8,7 +8,9 @@ metadata (RFC 8414 path insertion, then OpenID Connect, then bare RFC 8414) and 
 that it names the issuer we asked for.
 
 A server that answers ``initialize`` without asking for credentials needs no login:
-:func:`discover` returns :class:`NoAuthRequired` and the proxy sends no token.
+:func:`discover` returns :class:`NoAuthRequired` and the proxy sends no token. "Answers"
+means a JSON-RPC response or an event stream: a web site that answers every POST with
+its home page is not an MCP server, however 200 its status.
 
 Everything here treats the documents as untrusted (see :mod:`mcpkeeper.auth.netpolicy`
 and :mod:`mcpkeeper.auth.http_fetch`) and fails with a one-line :class:`DiscoveryError`.
@@ -17,6 +19,7 @@ and :mod:`mcpkeeper.auth.http_fetch`) and fails with a one-line :class:`Discover
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +47,10 @@ __all__ = [
 
 _DEFAULT_TIMEOUT = 15.0
 _PROBE_PROTOCOL_VERSION = "2025-06-18"
-_ACCEPT_MCP = "application/json, text/event-stream"
-_ACCEPT_JSON = "application/json"
+_JSON = "application/json"
+_EVENT_STREAM = "text/event-stream"
+_ACCEPT_MCP = f"{_JSON}, {_EVENT_STREAM}"
+_ACCEPT_JSON = _JSON
 _OFFLINE_ACCESS = "offline_access"
 
 
@@ -195,6 +200,8 @@ async def _discover(
 ) -> AuthDiscovery | NoAuthRequired:
     policy = await TargetPolicy.for_remote(server_url)
     probe = await _probe(http, server_url)
+    if probe.not_mcp is not None and issuer is None:
+        raise DiscoveryError(f"{server_url} is not an MCP server: {probe.not_mcp}")
     if probe.no_auth and issuer is None:
         return NoAuthRequired(server_url)
     prm = await _find_protected_resource_metadata(http, server_url, probe.challenge, policy)
@@ -232,10 +239,12 @@ class _Probe:
     saw_401: bool
     no_auth: bool
     summary: str
+    #: Why a 2xx answer to ``initialize`` is not an MCP server's answer.
+    not_mcp: str | None = None
 
 
 async def _probe(http: httpx.AsyncClient, server_url: str) -> _Probe:
-    """GET, then ``initialize``: the first 401 with a challenge wins; a 2xx ``initialize`` means no auth."""
+    """GET, then ``initialize``: the first 401 with a challenge wins; an MCP answer to it means no auth."""
     seen: list[str] = []
     saw_401 = False
     get = await request_capped(
@@ -253,15 +262,33 @@ async def _probe(http: httpx.AsyncClient, server_url: str) -> _Probe:
         what="the MCP server",
         headers={"Accept": _ACCEPT_MCP, "Content-Type": "application/json"},
         json_body=_initialize_request(),
-        read_body=False,
+        read_body=lambda media_type: media_type == _JSON,  # never an event stream: it may not end
     )
     seen.append(f"initialize answered HTTP {init.status_code}")
     challenge = _challenge_of(init)
     saw_401 = saw_401 or init.status_code == 401
-    no_auth = 200 <= init.status_code < 300 and not saw_401
+    answered = 200 <= init.status_code < 300 and not saw_401
+    not_mcp = _not_an_mcp_answer(init) if answered else None
+    no_auth = answered and not_mcp is None
     if no_auth:
         await _end_probe_session(http, server_url, init)
-    return _Probe(challenge, saw_401, no_auth, "; ".join(seen))
+    return _Probe(challenge, saw_401, no_auth, "; ".join(seen), not_mcp)
+
+
+def _not_an_mcp_answer(init: HttpAnswer) -> str | None:
+    """Why a 2xx answer to ``initialize`` is no MCP server's: not an event stream, nor a JSON-RPC response."""
+    if init.content_type == _EVENT_STREAM:
+        return None
+    answered = f"initialize answered HTTP {init.status_code}"
+    if init.content_type != _JSON:
+        return f"{answered} {init.content_type or 'without a content type'}, not a JSON-RPC response"
+    try:
+        data = json.loads(init.body)
+    except (ValueError, UnicodeDecodeError):
+        return f"{answered} with invalid JSON"
+    if isinstance(data, dict) and data.get("jsonrpc") == "2.0" and ("result" in data or "error" in data):
+        return None
+    return f"{answered} with JSON that is not a JSON-RPC response"
 
 
 def _challenge_of(answer: HttpAnswer) -> BearerChallenge | None:

@@ -10,6 +10,7 @@ page, a WAF, a captive portal — is named as such instead of surfacing as a JSO
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -38,8 +39,7 @@ class HttpAnswer:
 
     @property
     def content_type(self) -> str:
-        value: str = self.headers.get("content-type", "")
-        return value.split(";")[0].strip().lower()
+        return _media_type(self.headers)
 
 
 async def request_capped(
@@ -50,7 +50,7 @@ async def request_capped(
     what: str,
     headers: dict[str, str] | None = None,
     json_body: Any = None,
-    read_body: bool = True,
+    read_body: bool | Callable[[str], bool] = True,
     limit: int = MAX_BODY_BYTES,
     error: type[LoginError] = DiscoveryError,
 ) -> HttpAnswer:
@@ -58,7 +58,8 @@ async def request_capped(
 
     Network failures become ``error`` with a one-line reason. With ``read_body=False`` the
     body is never read (a probe of an endpoint that may answer with an endless event
-    stream only needs the status and headers).
+    stream only needs the status and headers); a callable decides by the answer's media
+    type (``"application/json"``).
     """
     current = url
     for _ in range(_MAX_REDIRECTS + 1):
@@ -76,7 +77,8 @@ async def request_capped(
                     method, json_body = "GET", None
                 current = target
                 continue
-            body = await _read_capped(response, limit, f"{what} at {current}", error) if read_body else b""
+            wanted = read_body(_media_type(response.headers)) if callable(read_body) else read_body
+            body = await _read_capped(response, limit, f"{what} at {current}", error) if wanted else b""
             return HttpAnswer(current, response.status_code, response.headers, body)
         except httpx.HTTPError as exc:
             raise error(f"reading {what} from {current} failed: {_describe(exc)}") from None
@@ -98,6 +100,11 @@ def json_object(answer: HttpAnswer, what: str, *, error: type[LoginError] = Disc
     if not isinstance(data, dict):
         raise error(f"{what} at {answer.url} is JSON but not an object")
     return data
+
+
+def _media_type(headers: httpx.Headers) -> str:
+    value: str = headers.get("content-type", "")
+    return value.split(";")[0].strip().lower()
 
 
 async def _read_capped(response: httpx.Response, limit: int, what: str, error: type[LoginError]) -> bytes:
