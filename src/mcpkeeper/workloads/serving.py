@@ -1,23 +1,5 @@
-"""Moved to :mod:`mcpkeeper.net`; these names stay importable from here for older importers."""
+"""Moved to :mod:`mcpkeeper.net`; the names its last importers use stay importable from here."""
 
-from mcpkeeper.net import (
-    LOOPBACK,
-    InLoopServer,
-    Lifespan,
-    PortInUseError,
-    ServerStartError,
-    bind_loopback,
-    bind_unix,
-    free_port,
-)
+from mcpkeeper.net import InLoopServer, PortInUseError, bind_loopback, free_port
 
-__all__ = [
-    "LOOPBACK",
-    "InLoopServer",
-    "Lifespan",
-    "PortInUseError",
-    "ServerStartError",
-    "bind_loopback",
-    "bind_unix",
-    "free_port",
-]
+__all__ = ["InLoopServer", "PortInUseError", "bind_loopback", "free_port"]
