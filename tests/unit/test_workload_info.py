@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
+from mcpkeeper.cli.overview import WorkloadRow
 from mcpkeeper.net import LOOPBACK
 from mcpkeeper.proxy.app import local_url_for
+from mcpkeeper.state.history import Transition
+from mcpkeeper.state.statuses import WorkloadStatus
+from mcpkeeper.state.workload_store import WorkloadConfig
 from mcpkeeper.workloads import info
-from mcpkeeper.workloads.info import iso_utc, local_url
+from mcpkeeper.workloads.info import history_json, info_json, iso_utc, local_url
 
 
 def test_local_url_needs_a_port() -> None:
@@ -24,3 +28,52 @@ def test_local_url_follows_the_proxys_rule() -> None:
 def test_iso_utc_is_utc_with_z() -> None:
     moment = datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     assert iso_utc(moment) == "2026-01-02T03:04:05Z"
+
+
+def test_history_json() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)
+    transitions = [
+        Transition(status=WorkloadStatus.STARTING, status_context="starting", at=at),
+        Transition(
+            status=WorkloadStatus.RUNNING,
+            status_context="ok",
+            previous_status=WorkloadStatus.STARTING,
+            at=at,
+            pid=3,
+        ),
+    ]
+    assert history_json(transitions) == [
+        {
+            "status": "starting",
+            "reason": "starting",
+            "previous_status": None,
+            "at": "2026-01-02T03:04:05.120000Z",
+        },
+        {
+            "status": "running",
+            "reason": "ok",
+            "previous_status": "starting",
+            "at": "2026-01-02T03:04:05.120000Z",
+        },
+    ]
+
+
+def test_info_json_derives_url_and_health() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    config = WorkloadConfig(name="w", remote_url="https://h/sse", port=7, transport="sse", created_at=at)
+    info = info_json(config, status="auth_retrying", status_context="why", updated_at=None, pid=None)
+    assert info == {
+        "name": "w",
+        "status": "auth_retrying",
+        "status_context": "why",
+        "remote_url": "https://h/sse",
+        "url": "http://127.0.0.1:7/sse",
+        "port": 7,
+        "transport": "sse",
+        "created_at": "2026-01-02T03:04:05Z",
+        "updated_at": None,
+        "health": "degraded",
+        "pid": None,
+    }
+    unreadable = WorkloadRow("w", "unknown", "config w.json was unreadable")
+    assert unreadable.to_json()["url"] is None and unreadable.to_json()["health"] == "unknown"

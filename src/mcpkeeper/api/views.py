@@ -16,10 +16,9 @@ from mcpkeeper.state.history import Transition
 from mcpkeeper.state.status_store import StatusRecord
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import WorkloadConfig
-from mcpkeeper.workloads.health import health_of
-from mcpkeeper.workloads.runtime import local_url
+from mcpkeeper.workloads.info import history_json, info_json, iso_utc
 
-__all__ = ["StoredGrantFacts", "history_json", "snapshot_json", "workload_detail", "workload_info"]
+__all__ = ["StoredGrantFacts", "snapshot_json", "workload_detail", "workload_info"]
 
 _EPOCH_FIELDS = (
     "access_expires_at",
@@ -37,19 +36,7 @@ def workload_info(config: WorkloadConfig, record: StatusRecord | None) -> dict[s
         pid = None
     else:
         status, context, updated, pid = record.status, record.status_context, record.updated_at, record.pid
-    return {
-        "name": config.name,
-        "status": status.value,
-        "status_context": context,
-        "remote_url": config.remote_url,
-        "url": local_url(config),
-        "port": config.port,
-        "transport": config.transport,
-        "created_at": _iso(config.created_at),
-        "updated_at": _iso(updated),
-        "health": health_of(status).value,
-        "pid": pid,
-    }
+    return info_json(config, status=status, status_context=context, updated_at=updated, pid=pid)
 
 
 def workload_detail(
@@ -86,7 +73,7 @@ class StoredGrantFacts:
         return {
             "state": "stored" if token is not None else "no token",
             "reason": "" if token is not None else "no stored login",
-            "access_expires_at": _iso(datetime.fromtimestamp(expires, UTC)) if expires is not None else None,
+            "access_expires_at": _epoch_iso(expires),
             "has_refresh_token": bool(token is not None and token.refresh_token),
         }
 
@@ -97,21 +84,9 @@ def snapshot_json(snapshot: MonitorSnapshot) -> dict[str, Any]:
     data["state"] = str(snapshot.state)
     for key in _EPOCH_FIELDS:
         value = data.get(key)
-        data[key] = _iso(datetime.fromtimestamp(value, UTC)) if isinstance(value, int | float) else None
+        data[key] = _epoch_iso(value)
     return data
 
 
-def history_json(history: list[Transition]) -> list[dict[str, Any]]:
-    return [
-        {
-            "status": t.status.value,
-            "reason": t.status_context,
-            "previous_status": t.previous_status.value if t.previous_status is not None else None,
-            "at": _iso(t.at),
-        }
-        for t in history
-    ]
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def _epoch_iso(value: object) -> str | None:
+    return iso_utc(datetime.fromtimestamp(value, UTC)) if isinstance(value, int | float) else None

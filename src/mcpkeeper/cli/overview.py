@@ -23,8 +23,7 @@ from mcpkeeper.cli.foreground import foreground_root, pid_alive
 from mcpkeeper.state import CorruptStateError
 from mcpkeeper.state.fast_read import ConfigFacts, StatusFacts, read_config, read_status, scan_configs
 from mcpkeeper.state.statuses import WorkloadStatus
-from mcpkeeper.workloads.health import health_of
-from mcpkeeper.workloads.info import iso_utc, local_url
+from mcpkeeper.workloads.info import info_json, local_url
 
 __all__ = ["WorkloadRow", "find_row", "load_rows"]
 
@@ -50,7 +49,6 @@ class WorkloadRow:
     status: str
     status_context: str
     remote_url: str | None = None
-    url: str | None = None
     port: int | None = None
     transport: str | None = None
     created_at: datetime | None = None
@@ -60,6 +58,11 @@ class WorkloadRow:
     foreground: bool = False
 
     @property
+    def url(self) -> str | None:
+        """The local URL MCP clients use (None until the workload has a port)."""
+        return local_url(self.remote_url, self.port) if self.remote_url is not None else None
+
+    @property
     def shown_by_default(self) -> bool:
         """Hidden only when stopped *and* meant to be: a workload whose host died still wants to run."""
         hidden = self.status in (WorkloadStatus.STOPPED, WorkloadStatus.REMOVING)
@@ -67,21 +70,14 @@ class WorkloadRow:
 
     def to_json(self) -> dict[str, Any]:
         """The control API's WorkloadInfo keys, plus ``desired_state`` and ``foreground``."""
-        return {
-            "name": self.name,
-            "status": self.status,
-            "status_context": self.status_context,
-            "remote_url": self.remote_url,
-            "url": self.url,
-            "port": self.port,
-            "transport": self.transport,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "health": health_of(self.status).value,
-            "pid": self.pid,
-            "desired_state": self.desired_state,
-            "foreground": self.foreground,
-        }
+        info = info_json(
+            self,
+            status=self.status,
+            status_context=self.status_context,
+            updated_at=self.updated_at,
+            pid=self.pid,
+        )
+        return {**info, "desired_state": self.desired_state, "foreground": self.foreground}
 
 
 def load_rows(home: Path, *, alive: PidCheck = pid_alive) -> list[WorkloadRow]:
@@ -118,7 +114,6 @@ def _row(home: Path, config: ConfigFacts, alive: PidCheck, *, foreground: bool) 
         status=status,
         status_context=context,
         remote_url=config.remote_url,
-        url=local_url(config.remote_url, config.port),
         port=config.port,
         transport=config.transport,
         created_at=config.created_at,
@@ -136,7 +131,3 @@ def _effective_status(record: StatusFacts | None, alive: PidCheck, *, foreground
         host = f"foreground proxy (pid {record.pid})" if foreground else "daemon"
         return WorkloadStatus.STOPPED, f"{host} not running (last status: {record.status})"
     return record.status, record.status_context
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else iso_utc(moment)

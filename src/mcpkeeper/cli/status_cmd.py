@@ -21,6 +21,7 @@ from mcpkeeper.cli.overview import WorkloadRow, find_row
 from mcpkeeper.cli.render import format_instant, humanise_age, status_style
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
+from mcpkeeper.workloads.info import history_json
 
 __all__ = ["status"]
 
@@ -79,15 +80,7 @@ def _from_disk(home: Path, row: WorkloadRow) -> dict[str, Any]:
         **row.to_json(),
         "source": "disk",
         "auth": _stored_login_facts(home, row.name),
-        "history": [
-            {
-                "status": t.status.value,
-                "reason": t.status_context,
-                "previous_status": t.previous_status.value if t.previous_status is not None else None,
-                "at": t.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            }
-            for t in history
-        ],
+        "history": history_json(history),
     }
 
 

@@ -9,11 +9,16 @@ second corruption never destroys the first), and the caller reports it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["CorruptFile", "CorruptStateError", "FileIdentity", "quarantine"]
+__all__ = ["CorruptFile", "CorruptStateError", "FileIdentity", "quarantine", "read_each"]
+
+T = TypeVar("T")
 
 _MAX_SUFFIX = 1000  # bounded search; beyond it something is badly wrong and we stop moving files
 
@@ -54,6 +59,28 @@ class CorruptStateError(ValueError):
     def __init__(self, corrupt: CorruptFile) -> None:
         super().__init__(f"workload {corrupt.name}: config {corrupt.describe()}")
         self.corrupt = corrupt
+
+
+def read_each(
+    names: Iterable[str], read: Callable[[str], T | None], log: logging.Logger
+) -> tuple[list[T], list[CorruptFile]]:
+    """``read`` every name: the values, and the files found unreadable (each logged), in order.
+
+    ``read`` returns None for a name that vanished and raises :class:`CorruptStateError`
+    for an unreadable file; one bad file never hides the others.
+    """
+    values: list[T] = []
+    corrupted: list[CorruptFile] = []
+    for name in names:
+        try:
+            value = read(name)
+        except CorruptStateError as exc:
+            log.warning("%s", exc)
+            corrupted.append(exc.corrupt)
+            continue
+        if value is not None:
+            values.append(value)
+    return values, corrupted
 
 
 def quarantine(path: Path, seen: FileIdentity | None = None) -> Path | None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from mcpkeeper.state._quarantine import CorruptFile, CorruptStateError
+from mcpkeeper.state._quarantine import CorruptFile, read_each
 from mcpkeeper.state.names import NAME_PATTERN, names_in, validate_name
 from mcpkeeper.state.statuses import WorkloadStatus
 
@@ -91,18 +91,8 @@ class ConfigScan(NamedTuple):
 
 def scan_configs(root: Path) -> ConfigScan:
     """``WorkloadStore(root).scan()``, as facts."""
-    configs: list[ConfigFacts] = []
-    corrupted: list[CorruptFile] = []
-    for name in names_in(root / "workloads", _SUFFIX):
-        try:
-            config = read_config(root, name)
-        except CorruptStateError as exc:
-            _log.warning("%s", exc)
-            corrupted.append(exc.corrupt)
-            continue
-        if config is not None:
-            configs.append(config)
-    return ConfigScan(configs, corrupted)
+    names = names_in(root / "workloads", _SUFFIX)
+    return ConfigScan(*read_each(names, lambda name: read_config(root, name), _log))
 
 
 def read_config(root: Path, name: str) -> ConfigFacts | None:

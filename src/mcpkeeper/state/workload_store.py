@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from mcpkeeper.state._clock import utcnow
 from mcpkeeper.state._model_file import load_model_file, write_model_file
-from mcpkeeper.state._quarantine import CorruptFile, CorruptStateError
+from mcpkeeper.state._quarantine import CorruptFile, CorruptStateError, read_each
 from mcpkeeper.state.names import names_in, validate_name
 from mcpkeeper.state.paths import ensure_private_dir
 
@@ -137,15 +137,4 @@ class WorkloadStore:
 
     def scan(self) -> WorkloadListing:
         """Every config, sorted by name, plus the files found unreadable during this scan."""
-        configs: builtins.list[WorkloadConfig] = []
-        corrupted: builtins.list[CorruptFile] = []
-        for name in names_in(self.directory, _SUFFIX):
-            try:
-                config = self.get(name)
-            except CorruptStateError as exc:
-                _log.warning("%s", exc)
-                corrupted.append(exc.corrupt)
-                continue
-            if config is not None:
-                configs.append(config)
-        return WorkloadListing(configs, corrupted)
+        return WorkloadListing(*read_each(names_in(self.directory, _SUFFIX), self.get, _log))

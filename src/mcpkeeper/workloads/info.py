@@ -1,16 +1,24 @@
-"""How a workload is described to people and scripts: its local URL and the JSON wording.
+"""How a workload is described to people and scripts: its local URL and its JSON.
 
 The control API (``api/views``) and the CLI reading the state directory (``list``,
-``status`` with the daemon down) must print the same facts the same way. Both import
-this module, so it stays light: no HTTP stack, no pydantic (``list`` starts fast).
+``status`` with the daemon down) must print the same facts the same way: WorkloadInfo
+and the history are built here, once. Both import this module, so it stays light: no
+HTTP stack, no pydantic (``list`` starts fast).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["iso_utc", "local_url"]
+from mcpkeeper.workloads.health import health_of
+
+if TYPE_CHECKING:
+    from mcpkeeper.state.history import Transition
+
+__all__ = ["Configured", "history_json", "info_json", "iso_utc", "local_url"]
 
 # ``mcpkeeper.net.LOOPBACK``, where every workload's proxy listens; restated because
 # importing ``mcpkeeper.net`` starts uvicorn's imports (a unit test keeps them equal).
@@ -32,3 +40,55 @@ def local_url(remote_url: str, port: int | None) -> str | None:
 def iso_utc(moment: datetime) -> str:
     """ISO-8601 in UTC ending in ``Z``: the form of every ``*_at`` field in our JSON."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Configured(Protocol):
+    """What WorkloadInfo takes from a workload's config (a ``WorkloadConfig``, a CLI row…)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def remote_url(self) -> str | None: ...
+    @property
+    def port(self) -> int | None: ...
+    @property
+    def transport(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+
+
+def info_json(
+    config: Configured, *, status: str, status_context: str, updated_at: datetime | None, pid: int | None
+) -> dict[str, Any]:
+    """WorkloadInfo: the row of ``list`` and of ``GET /workloads`` (``url`` and ``health`` derived)."""
+    remote_url, port = config.remote_url, config.port
+    return {
+        "name": config.name,
+        "status": str(status),
+        "status_context": status_context,
+        "remote_url": remote_url,
+        "url": local_url(remote_url, port) if remote_url is not None else None,
+        "port": port,
+        "transport": config.transport,
+        "created_at": _iso_or_none(config.created_at),
+        "updated_at": _iso_or_none(updated_at),
+        "health": health_of(status).value,
+        "pid": pid,
+    }
+
+
+def history_json(history: Iterable[Transition]) -> list[dict[str, Any]]:
+    """Status transitions, oldest first, as WorkloadDetail's ``history``."""
+    return [
+        {
+            "status": t.status.value,
+            "reason": t.status_context,
+            "previous_status": t.previous_status.value if t.previous_status is not None else None,
+            "at": iso_utc(t.at),
+        }
+        for t in history
+    ]
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else iso_utc(moment)

@@ -28,14 +28,15 @@ from mcpkeeper.auth.clock import Clock
 from mcpkeeper.auth.config import RetryConfig
 from mcpkeeper.auth.monitor import AuthState, MonitoredTokenSource, MonitorSnapshot
 from mcpkeeper.auth.token import Token
-from mcpkeeper.proxy.app import ProxyApp, create_proxy_app, local_url_for
+from mcpkeeper.proxy.app import ProxyApp, create_proxy_app
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import WorkloadConfig
+from mcpkeeper.workloads import info
 from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context, workload_log_file
-from mcpkeeper.workloads.serving import LOOPBACK, InLoopServer, bind_loopback
+from mcpkeeper.workloads.serving import InLoopServer, bind_loopback
 from mcpkeeper.workloads.status_gate import StatusGate
 
 __all__ = ["WorkloadRuntime", "local_url"]
@@ -51,9 +52,7 @@ _INITIAL_STATUS = {
 
 def local_url(config: WorkloadConfig) -> str | None:
     """The URL MCP clients use for the workload: its loopback port and the remote's path."""
-    if config.port is None:
-        return None
-    return local_url_for(config.remote_url, f"http://{LOOPBACK}:{config.port}")
+    return info.local_url(config.remote_url, config.port)
 
 
 class WorkloadRuntime:
