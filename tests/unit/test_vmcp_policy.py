@@ -19,7 +19,7 @@ _HIDDEN = Behaviour(listed=False, forward=False, fetch=False)
 
 _EXPECTED = {
     WorkloadStatus.RUNNING: _ALL,
-    WorkloadStatus.AUTH_RETRYING: _CACHED_REFUSED,
+    WorkloadStatus.AUTH_RETRYING: _CACHED_FORWARDED,  # the proxy answers 503 + Retry-After at once
     WorkloadStatus.UNAUTHENTICATED: _CACHED_REFUSED,
     WorkloadStatus.STARTING: _CACHED_FORWARDED,
     WorkloadStatus.UNKNOWN: _CACHED_FORWARDED,
@@ -53,34 +53,29 @@ def test_behaviour_follows_health(status: WorkloadStatus, expected: Behaviour) -
     assert behaviour_of(_view(status)) == expected
 
 
-def test_a_degraded_workload_whose_token_is_still_valid_is_still_forwarded() -> None:
-    assert behaviour_of(_view(WorkloadStatus.AUTH_RETRYING, token_usable=True)) == _CACHED_FORWARDED
-    assert behaviour_of(_view(WorkloadStatus.AUTH_RETRYING, token_usable=False)) == _CACHED_REFUSED
-    # Only degraded workloads are judged by their token: a dead grant stays refused.
-    assert behaviour_of(_view(WorkloadStatus.UNAUTHENTICATED, token_usable=True)) == _CACHED_REFUSED
-
-
-def test_a_degraded_refusal_carries_retry_after_in_data_and_meta() -> None:
-    view = _view(WorkloadStatus.AUTH_RETRYING, reason="token endpoint answered HTTP 403", retry_after=2.2)
-
-    result = refusal(view)
+def test_a_tool_error_carries_status_and_retry_after_in_data_and_meta() -> None:
+    result = tool_error(
+        "workload 'notes' has no valid token while authorization is retried",
+        workload="notes",
+        status="auth_retrying",
+        retry_after=2.2,
+    )
 
     assert result.is_error
-    assert "retrying its authorization" in _text(result) and "403" in _text(result)
-    assert "retry in 3 s" in _text(result)  # rounded up: never too early
+    assert _text(result) == "workload 'notes' has no valid token while authorization is retried"
     assert result.meta == {WORKLOAD_META: "notes", STATUS_META: "auth_retrying", RETRY_AFTER_META: 3}
     assert result.structured_content == {
         "error": _text(result),
         "workload": "notes",
         "status": "auth_retrying",
-        "retry_after": 3,
+        "retry_after": 3,  # rounded up: never too early
     }
 
 
-def test_a_degraded_refusal_without_a_known_next_attempt_has_no_retry_after() -> None:
-    result = refusal(_view(WorkloadStatus.AUTH_RETRYING, retry_after=None))
-    assert result.is_error and "retry shortly" in _text(result)
+def test_a_tool_error_without_retry_after_has_none() -> None:
+    result = tool_error("gone", workload="notes", status="upstream_unreachable")
     assert result.meta is not None and RETRY_AFTER_META not in result.meta
+    assert isinstance(result.structured_content, dict) and "retry_after" not in result.structured_content
 
 
 @pytest.mark.parametrize(

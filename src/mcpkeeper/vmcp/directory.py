@@ -1,19 +1,13 @@
 """The daemon's workloads as the vMCP sees them, read from the :class:`WorkloadManager`.
 
-Everything comes from what the manager already keeps: the config (URL, transport), the
-status record (the single writer's latest word, one small file read) and the running
-monitor's snapshot (in memory: when it tries next, how long the token lasts). A workload
-the manager does not run is reported as not running whatever its file says, so a status
-left behind by a dead daemon can never make its tools reappear.
+Everything comes from what the manager already keeps: the config (URL, transport) and
+the status record (the single writer's latest word, one small file read). A workload the
+manager does not run is reported as not running whatever its file says, so a status left
+behind by a dead daemon can never make its tools reappear.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
-
-from mcpkeeper.auth.config import RetryConfig
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import WorkloadConfig
 from mcpkeeper.vmcp.view import WorkloadView
@@ -24,23 +18,12 @@ from mcpkeeper.workloads.runtime import local_url
 
 __all__ = ["ManagerDirectory"]
 
-log = logging.getLogger(__name__)
-
 
 class ManagerDirectory:
     """A :class:`~mcpkeeper.vmcp.view.WorkloadDirectory` over a :class:`WorkloadManager`."""
 
-    def __init__(
-        self,
-        manager: WorkloadManager,
-        *,
-        expiry_skew: float | None = None,
-        wall: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, manager: WorkloadManager) -> None:
         self._manager = manager
-        # The monitor hands out a token only while more than this is left of it.
-        self._skew = RetryConfig.from_env().expiry_skew if expiry_skew is None else expiry_skew
-        self._wall = wall
 
     def workloads(self) -> list[WorkloadView]:
         views = (self._view(config) for config in self._manager.list_configs())
@@ -67,15 +50,6 @@ class ManagerDirectory:
         since = record.updated_at if record is not None else None
         if not self._manager.is_active(name) and health_of(status) is not Health.UNHEALTHY:
             status, reason = WorkloadStatus.STOPPED, "not running"
-        retry_after: float | None = None
-        token_usable: bool | None = None
-        snapshot = self._manager.snapshot(name)
-        if snapshot is not None:
-            now = self._wall()
-            if snapshot.next_attempt_at is not None:
-                retry_after = max(0.0, snapshot.next_attempt_at - now)
-            expires = snapshot.access_expires_at
-            token_usable = expires is not None and expires - now > self._skew
         return WorkloadView(
             name=name,
             url=url,
@@ -83,6 +57,4 @@ class ManagerDirectory:
             status=status,
             reason=reason,
             status_since=since,
-            retry_after=retry_after,
-            token_usable=token_usable,
         )

@@ -4,9 +4,10 @@
 health              listed    tools/call                                   fetched
 ==================  ========  ===========================================  =========
 healthy             yes       forwarded                                    yes
-degraded            cached    refused at once with ``retry_after``,         no
-                              unless the access token is still valid
-                              (the proxy can still serve it: forwarded)
+degraded            cached    forwarded: the proxy answers at once, with    no
+                              ``503`` + ``Retry-After`` while no token is
+                              valid (-> tool error with ``retry_after``),
+                              or serves it with a still-valid token
 unauthenticated     cached    refused: "run ``mcpkeeper login NAME``"       no
 unknown (starting)  cached    forwarded (a failure is a tool error)         no
 unhealthy           no        refused: not running                         no
@@ -15,6 +16,13 @@ unhealthy           no        refused: not running                         no
 "cached" means the tools last fetched while the workload was healthy: a client keeps
 seeing a stable tool list through an auth outage, and a refused call says why and when
 to come back instead of the tool silently vanishing.
+
+Why a degraded workload's calls still go to its proxy rather than being refused here:
+the proxy's answer costs no upstream request (the monitor fails fast while retrying),
+and the request is what the monitor counts as *demand* (DESIGN §3): it makes the next
+refresh attempt come sooner, and the ``Retry-After`` it answers says when. Refusing in
+the vMCP would leave a workload that only vMCP clients use waiting for the slow
+background tick.
 """
 
 from __future__ import annotations
@@ -38,12 +46,11 @@ class Behaviour:
 
 
 _LISTED_FORWARDED = Behaviour(listed=True, forward=True, fetch=False)
-_LISTED_REFUSED = Behaviour(listed=True, forward=False, fetch=False)
 
 _BY_HEALTH: dict[Health, Behaviour] = {
     Health.HEALTHY: Behaviour(listed=True, forward=True, fetch=True),
-    Health.DEGRADED: _LISTED_REFUSED,
-    Health.UNAUTHENTICATED: _LISTED_REFUSED,
+    Health.DEGRADED: _LISTED_FORWARDED,
+    Health.UNAUTHENTICATED: Behaviour(listed=True, forward=False, fetch=False),
     Health.UNKNOWN: _LISTED_FORWARDED,
     Health.UNHEALTHY: Behaviour(listed=False, forward=False, fetch=False),
 }
@@ -51,8 +58,4 @@ _BY_HEALTH: dict[Health, Behaviour] = {
 
 def behaviour_of(view: WorkloadView) -> Behaviour:
     """The behaviour for ``view``'s health; see the module table."""
-    if view.health is Health.DEGRADED and view.token_usable:
-        # auth_retrying with an access token that is still valid: the proxy serves calls
-        # with it until it expires, so refusing them would only hurt.
-        return _LISTED_FORWARDED
     return _BY_HEALTH[view.health]

@@ -58,19 +58,9 @@ def tool_error(
 
 
 def refusal(view: WorkloadView) -> types.CallToolResult:
-    """Why a call to ``view``'s tool is not forwarded, and what to do about it."""
+    """Why a call to ``view``'s tool is not forwarded (unauthenticated or not running), and the cure."""
     name, reason = view.name, view.reason.rstrip(".")
     because = f" ({reason})" if reason else ""
-    if view.health is Health.DEGRADED:
-        seconds = retry_after_seconds(view.retry_after)
-        later = f"; retry in {seconds} s" if seconds is not None else "; retry shortly"
-        return tool_error(
-            f"workload {name!r} is temporarily unavailable: "
-            f"mcpkeeper is retrying its authorization{because}{later}",
-            workload=name,
-            status=view.status.value,
-            retry_after=view.retry_after if seconds is not None else None,
-        )
     if view.health is Health.UNAUTHENTICATED:
         hint = "" if f"mcpkeeper login {name}" in reason else f"; run `mcpkeeper login {name}`"
         return tool_error(

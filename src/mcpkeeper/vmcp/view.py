@@ -22,9 +22,7 @@ class WorkloadView:
     """One workload as the vMCP sees it (no secrets).
 
     ``status_since`` changes whenever the status is written again, which is how the tool
-    cache notices a workload that (re)started or turned ``running``. ``retry_after`` is
-    the seconds until the token monitor's next attempt (None: unknown or not retrying);
-    ``token_usable`` whether the current access token is still valid (None: no auth).
+    cache notices a workload that (re)started or turned ``running``.
     """
 
     name: str
@@ -33,8 +31,6 @@ class WorkloadView:
     status: WorkloadStatus
     reason: str = ""
     status_since: datetime | None = None
-    retry_after: float | None = None
-    token_usable: bool | None = None
 
     @property
     def health(self) -> Health:
