@@ -9,6 +9,7 @@ hint), the other workload keeps working, and recovery needs no reconnect.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,3 +187,32 @@ async def test_a_taken_vmcp_port_is_reported_and_the_workloads_still_run(tmp_pat
             assert info.url is None and info.error is not None and str(taken) in info.error
             created = await daemon.client.create_workload("open", mcp.url, auth=False)
             assert created["status"] == "running"
+
+
+async def test_a_daemon_restarted_during_an_outage_still_lists_the_degraded_workload(tmp_path: Path) -> None:
+    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
+        store_login(tmp_path, "blocked", auth, mcp)
+        async with DaemonProcess(tmp_path, FAST_TIMINGS) as first:
+            await first.client.create_workload("blocked", mcp.url)
+            info = await _vmcp_info(first)
+            assert info.url is not None
+            async with Client(info.url) as client:
+                assert "blocked__echo" in {t.name for t in (await client.list_tools()).tools}
+            assert await first.terminate() == 0
+        # While the daemon is down the token expires and a WAF starts blocking the AS.
+        store_login(tmp_path, "blocked", auth, mcp, expires_at=time.time() - 1)
+        await auth.set_fault("waf_html_403")
+
+        async with DaemonProcess(tmp_path, FAST_TIMINGS) as second:
+            await second.wait_status("blocked", "auth_retrying")
+            again = await _vmcp_info(second)
+            assert again.url is not None
+            async with Client(again.url) as client:
+                assert "blocked__echo" in {t.name for t in (await client.list_tools()).tools}
+                result = await _echo(client, "blocked__echo", "during")
+                assert result.is_error and result.meta is not None, result
+                assert result.meta[STATUS_META] == "auth_retrying" and result.meta[RETRY_AFTER_META] >= 1
+
+                await auth.set_fault("ok")
+                await _calls_until_status(second, client, "blocked", "running")
+                assert await _echoed(client, "blocked__echo", "after") == "after"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
+import pytest
 
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.vmcp.catalog import ToolCatalog
 from mcpkeeper.vmcp.names import Route
+from mcpkeeper.vmcp.toolstore import ToolStore
 from mcpkeeper.vmcp.view import WorkloadView
 
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -122,3 +126,47 @@ def test_a_new_listing_replaces_the_old_one() -> None:
     assert catalog.route("w__old") is None
     assert catalog.route("w__new") == Route("w", "new")
     assert catalog.tool_names("w") == {"new"}
+
+
+def test_stored_lists_survive_a_new_catalog_and_are_fetched_again_when_healthy(tmp_path: Path) -> None:
+    clock = _Clock()
+    first = ToolCatalog(max_age=60.0, retry_interval=5.0, clock=clock, store=ToolStore(tmp_path))
+    first.store(_view("a"), [_tool("echo", title="Echo")])
+
+    second = ToolCatalog(max_age=60.0, retry_interval=5.0, clock=clock, store=ToolStore(tmp_path))
+
+    degraded = _view("a", WorkloadStatus.AUTH_RETRYING)
+    assert [t.name for t in second.exposed_tools([degraded])] == ["a__echo"]
+    assert second.tool(Route("a", "echo")) == _tool("echo", title="Echo")
+    assert not second.needs_fetch(degraded)
+    assert second.needs_fetch(_view("a"))  # healthy: the stored list is only a stand-in
+
+
+def test_a_list_is_written_only_when_it_changes_and_removed_with_its_workload(tmp_path: Path) -> None:
+    store = ToolStore(tmp_path)
+    catalog = ToolCatalog(max_age=60.0, retry_interval=5.0, clock=_Clock(), store=store)
+    catalog.store(_view("a"), [_tool("echo")])
+    path = store.directory / "a.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.unlink()
+
+    catalog.store(_view("a", since=1), [_tool("echo")])
+    assert not path.exists()  # unchanged: not written again
+    catalog.store(_view("a", since=2), [_tool("echo"), _tool("add")])
+    assert path.exists()
+
+    catalog.retain([])
+    assert not path.exists() and store.names() == []
+
+
+def test_an_unreadable_stored_list_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = ToolStore(tmp_path)
+    store.directory.mkdir(parents=True)
+    (store.directory / "bad.json").write_text("{not json")
+    (store.directory / "odd.json").write_text('[{"name": "x"}]')  # no inputSchema
+
+    with caplog.at_level(logging.WARNING):
+        catalog = ToolCatalog(max_age=60.0, retry_interval=5.0, clock=_Clock(), store=store)
+
+    assert catalog.route("bad__x") is None and catalog.route("odd__x") is None
+    assert "bad" in caplog.text and "odd" in caplog.text

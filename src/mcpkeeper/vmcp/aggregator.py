@@ -22,6 +22,7 @@ from mcpkeeper.vmcp.catalog import ToolCatalog
 from mcpkeeper.vmcp.policy import behaviour_of
 from mcpkeeper.vmcp.results import refusal, tool_error
 from mcpkeeper.vmcp.settings import VMCPSettings
+from mcpkeeper.vmcp.toolstore import ToolStore
 from mcpkeeper.vmcp.view import WorkloadDirectory, WorkloadView
 
 __all__ = ["Aggregator"]
@@ -32,11 +33,19 @@ log = logging.getLogger(__name__)
 class Aggregator:
     """See the module docstring."""
 
-    def __init__(self, directory: WorkloadDirectory, settings: VMCPSettings | None = None) -> None:
+    def __init__(
+        self,
+        directory: WorkloadDirectory,
+        settings: VMCPSettings | None = None,
+        *,
+        tool_store: ToolStore | None = None,
+    ) -> None:
         self._directory = directory
         self._settings = settings or VMCPSettings()
         self._catalog = ToolCatalog(
-            max_age=self._settings.tools_max_age, retry_interval=self._settings.fetch_retry_interval
+            max_age=self._settings.tools_max_age,
+            retry_interval=self._settings.fetch_retry_interval,
+            store=tool_store,
         )
         self._connections: dict[str, BackendConnection] = {}
         self._fetch_locks: dict[str, asyncio.Lock] = {}

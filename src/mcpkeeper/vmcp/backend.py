@@ -204,7 +204,9 @@ class BackendConnection:
                 await release.wait()
         except Exception as exc:
             if not ready.done():
-                ready.set_exception(exc)
+                # The SDK raises from inside task groups: hand over what actually happened
+                # (e.g. the proxy's JSON-RPC error), not the group around it.
+                ready.set_exception(_leaf(exc))
             else:
                 log.debug("vmcp: connection to workload %s ended: %s", self.name, _describe(exc))
         finally:
@@ -245,9 +247,15 @@ def _session_gone(exc: MCPError) -> bool:
     return exc.code == types.INVALID_REQUEST and exc.message == "Session terminated"
 
 
-def _describe(exc: BaseException) -> str:
-    """One line about ``exc``: the first leaf of an exception group, its type and message."""
+def _leaf(exc: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups; ``exc`` itself if it is none."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    """One line about ``exc``: the type and first message line of its first leaf."""
+    exc = _leaf(exc)
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -10,10 +10,14 @@ A workload's list is (re)fetched only while it is healthy, and then when:
 A fetch that fails keeps the old list and is not retried for ``retry_interval`` unless
 the status changes, so a hanging backend cannot make every tools/list wait on it.
 The cache outlives outages on purpose: degraded backends keep their tools advertised.
+With a :class:`~.toolstore.ToolStore` it also outlives the daemon: lists are loaded from
+it at start (and fetched again as soon as their workload is healthy) and saved when they
+change.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ import mcp_types as types
 
 from mcpkeeper.vmcp.names import NameTable, Route
 from mcpkeeper.vmcp.policy import behaviour_of
+from mcpkeeper.vmcp.toolstore import ToolStore
 from mcpkeeper.vmcp.view import WorkloadView
 
 __all__ = ["ToolCatalog"]
@@ -43,7 +48,7 @@ class _FailedFetch:
 
 
 class ToolCatalog:
-    """See the module docstring. Not I/O: the aggregator fetches, the catalog decides and keeps."""
+    """See the module docstring. The aggregator fetches; the catalog decides and keeps."""
 
     def __init__(
         self,
@@ -51,13 +56,20 @@ class ToolCatalog:
         max_age: float,
         retry_interval: float,
         clock: Callable[[], float] = time.monotonic,
+        store: ToolStore | None = None,
     ) -> None:
         self._max_age = max_age
         self._retry_interval = retry_interval
         self._clock = clock
-        self._listings: dict[str, _Listing] = {}
+        self._store = store
         self._failures: dict[str, _FailedFetch] = {}
+        # Stored lists count as fetched never, under no status: a healthy workload is asked again.
+        self._listings: dict[str, _Listing] = {
+            name: _Listing({t.name: t for t in tools}, None, -math.inf)
+            for name, tools in (store.load_all() if store is not None else {}).items()
+        }
         self._names = NameTable()
+        self._rebuild_names()
 
     # ---------------------------------------------------------------- decisions --
     def needs_fetch(self, view: WorkloadView) -> bool:
@@ -80,9 +92,14 @@ class ToolCatalog:
 
     # ------------------------------------------------------------------ updates --
     def store(self, view: WorkloadView, tools: Iterable[types.Tool]) -> None:
-        self._listings[view.name] = _Listing({t.name: t for t in tools}, view.status_since, self._clock())
+        by_name = {t.name: t for t in tools}
+        previous = self._listings.get(view.name)
+        self._listings[view.name] = _Listing(by_name, view.status_since, self._clock())
         self._failures.pop(view.name, None)
-        self._rebuild_names()
+        if previous is None or previous.tools != by_name:
+            self._rebuild_names()
+            if self._store is not None:
+                self._store.save(view.name, by_name.values())
 
     def fetch_failed(self, view: WorkloadView) -> None:
         self._failures[view.name] = _FailedFetch(view.status_since, self._clock())
@@ -93,6 +110,8 @@ class ToolCatalog:
         gone = [name for name in self._listings if name not in keep]
         for name in gone:
             del self._listings[name]
+            if self._store is not None:
+                self._store.delete(name)
         for name in [name for name in self._failures if name not in keep]:
             del self._failures[name]
         if gone:

@@ -61,8 +61,10 @@ class VMCPService:
             return
         from mcpkeeper.vmcp.aggregator import Aggregator
         from mcpkeeper.vmcp.server import VirtualMCPServer
+        from mcpkeeper.vmcp.toolstore import ToolStore
 
-        server = VirtualMCPServer(Aggregator(directory, self._settings), sock)
+        aggregator = Aggregator(directory, self._settings, tool_store=ToolStore(self.home))
+        server = VirtualMCPServer(aggregator, sock)
         try:
             await server.start()
         except Exception as exc:  # the daemon serves its workloads without the aggregate
