@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import httpx
 import httpx2
+import psutil
 import uvicorn
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -67,7 +68,7 @@ async def _serve_proxy(upstream_url: str) -> None:
             task.result()
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    print(json.dumps({"port": port}), flush=True)
+    print(json.dumps({"port": port, "pid": os.getpid()}), flush=True)
     await task
 
 
@@ -203,7 +204,13 @@ async def _bench(args: argparse.Namespace) -> int:
                 f"{args.calls} sequential calls per path back to back, then {args.interleaved} interleaved",
                 flush=True,
             )
-            warm = await _sequential(paths, args.calls, interleave=False)
+            cpu = _CpuMeter(fixture=fixture["pid"], proxy=proxy["pid"])
+            warm: dict[str, list[float]] = {}
+            cpu_per_call: dict[str, dict[str, float]] = {}
+            for label, target in paths.items():
+                cpu.start()
+                warm.update(await _sequential({label: target}, args.calls, interleave=False))
+                cpu_per_call[label] = cpu.per_call(args.calls)
             spread = await _sequential(paths, args.interleaved, interleave=True)
             per_round = max(1, args.per_client // args.rounds)
             print(
@@ -216,11 +223,17 @@ async def _bench(args: argparse.Namespace) -> int:
         {label: _latency(values) for label, values in warm.items()},
         {label: _latency(values) for label, values in spread.items()},
         rates,
+        cpu_per_call,
     )
     return 0
 
 
-def _report(warm: dict[str, _Latency], spread: dict[str, _Latency], rates: dict[str, float]) -> None:
+def _report(
+    warm: dict[str, _Latency],
+    spread: dict[str, _Latency],
+    rates: dict[str, float],
+    cpu_per_call: dict[str, dict[str, float]],
+) -> None:
     def row(name: str, direct: float, proxied: float) -> str:
         return f"{name:34}{direct:10.2f}{proxied:10.2f}   +{proxied - direct:.2f} ms"
 
@@ -233,12 +246,47 @@ def _report(warm: dict[str, _Latency], spread: dict[str, _Latency], rates: dict[
         print(row(f"sequential {title}, mean (ms)", direct.mean, proxied.mean))
     ratio = rates["proxy"] / rates["direct"]
     print(f"{'concurrent (calls/s)':34}{rates['direct']:10.2f}{rates['proxy']:10.2f}   {ratio:.0%} of direct")
+    _report_cpu(cpu_per_call)
     p50_ok = warm["proxy"].p50 - warm["direct"].p50 <= 1.0
     print()
     print(
         f"added p50 (back to back) <= 1 ms: {'yes' if p50_ok else 'NO'}; "
         f"throughput >= 70 %: {'yes' if ratio >= 0.7 else 'NO'}"
     )
+
+
+class _CpuMeter:
+    """CPU seconds used by each process of the chain: robust where wall-clock time is not
+    (on a machine shared with other work, latency measures the scheduler as much as us)."""
+
+    def __init__(self, **pids: int) -> None:
+        self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self._processes["client"] = psutil.Process()
+        self._start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: sum(process.cpu_times()[:2]) for name, process in self._processes.items()}
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def per_call(self, calls: int) -> dict[str, float]:
+        """Milliseconds of CPU per call in each process since :meth:`start`."""
+        now = self._now()
+        return {name: (now[name] - self._start[name]) / calls * 1000 for name in now}
+
+
+def _report_cpu(per_call: dict[str, dict[str, float]]) -> None:
+    names = ["client", "proxy", "fixture"]
+    print()
+    print(
+        f"{'CPU per call, back to back (ms)':34}"
+        + "".join(f"{name:>10}" for name in names)
+        + f"{'total':>10}"
+    )
+    for label, figures in per_call.items():
+        cells = "".join(f"{figures[name]:10.2f}" for name in names)
+        print(f"{label:34}{cells}{sum(figures.values()):10.2f}")
 
 
 def main() -> int:
