@@ -177,6 +177,17 @@ class _Demo:
             f"[green]MCP client through {self.local_url}[/]: echo → {echoed!r}, add(2, 40) → {total}  {note}"
         )
 
+    def aggregated(self) -> None:
+        self.step("2b. One endpoint for every workload: the daemon's aggregated MCP server (vMCP)")
+        from mcpkeeper.vmcp.runfile import read_vmcp_info
+
+        info = read_vmcp_info(self.home)
+        if info is None or info.url is None:
+            raise DemoError(f"the aggregated endpoint is not served: {info.error if info else 'no record'}")
+        names, echoed = asyncio.run(_call_aggregated(info.url))
+        self.say(f"{info.url} lists: {', '.join(names)}")
+        self.say(f"{NAME}__echo → {echoed!r}  (routed to the workload's proxy; the vMCP holds no token)")
+
     def outage(self, fault: str, title: str, *, demand: bool) -> None:
         self.step(title)
         self.control("/fault", {"mode": fault})
@@ -253,6 +264,17 @@ async def _call_tools(url: str) -> tuple[str, Any]:
     return _result(echoed), _result(added)
 
 
+async def _call_aggregated(url: str) -> tuple[list[str], Any]:
+    from mcp.client import Client
+
+    async with asyncio.timeout(20), Client(url) as client:
+        names = sorted(tool.name for tool in (await client.list_tools()).tools)
+        echoed = await client.call_tool(f"{NAME}__echo", {"text": "one endpoint for all"})
+    if echoed.is_error:
+        raise DemoError("a tool call through the aggregated endpoint failed")
+    return names, _result(echoed)
+
+
 def _result(result: Any) -> Any:
     content = result.structured_content
     return content.get("result") if isinstance(content, dict) else content
@@ -273,6 +295,7 @@ def main() -> int:
         demo.start_fixtures()
         demo.run_workload()
         demo.call_tools("(token injected by the proxy)")
+        demo.aggregated()
         demo.outage(
             "waf_html_403",
             "3. Outage: a WAF answers the token endpoint with an HTML 403 page",
