@@ -26,6 +26,7 @@ def test_demo_runs_and_shows_the_transitions() -> None:
         "unauthenticated",
         "logged in again",
         "add(2, 40) → 42",
+        "demo__echo → 'one endpoint for all'",
     ):
         assert expected in out, expected
     assert out.count("back to running") == 2  # the WAF outage and the refused one
