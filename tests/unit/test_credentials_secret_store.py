@@ -29,6 +29,10 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
     """An OS keyring stand-in: the same API a real keyring backend implements."""
 
     priority = 5  # type: ignore[assignment]
+    # Defining a backend class registers it with keyring's discovery: without this, the
+    # first keyring.get_keyring() after this module is imported picks it as the process's
+    # keyring, and later in-process logins of other tests vanish into memory.
+    viable = False
 
     def __init__(self) -> None:
         super().__init__()
