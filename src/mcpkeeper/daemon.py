@@ -32,6 +32,7 @@ from mcpkeeper.api.app import create_api_app
 from mcpkeeper.api.client import EXIT_ALREADY_RUNNING
 from mcpkeeper.api.paths import daemon_log_path, lock_path, pid_path, run_dir, socket_path
 from mcpkeeper.net import InLoopServer, bind_unix
+from mcpkeeper.net.loop import run as run_loop
 from mcpkeeper.proxy.app import create_upstream_client
 from mcpkeeper.state._atomic import atomic_write_bytes
 from mcpkeeper.state.locks import LockTimeout, StateLock
@@ -178,7 +179,7 @@ def main() -> None:
     _configure_logging()
     _raise_file_limit()
     try:
-        asyncio.run(serve(state_home()))
+        run_loop(serve(state_home()))
     except DaemonAlreadyRunningError as exc:
         print(f"mcpkeeper serve: {exc}", file=sys.stderr)
         sys.exit(EXIT_ALREADY_RUNNING)

@@ -84,7 +84,9 @@ def proxy(
     try:
         # Ctrl-C and SIGTERM are the normal way to stop a foreground proxy, not errors.
         with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-            asyncio.run(_serve(config, home, stdio=stdio))
+            from mcpkeeper.net.loop import run as run_loop
+
+            run_loop(_serve(config, home, stdio=stdio))
     finally:
         foreground_store(home).delete(chosen)
         StatusStore(home).delete(chosen)
