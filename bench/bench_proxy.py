@@ -23,9 +23,10 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import httpx2
@@ -289,6 +290,16 @@ def _report_cpu(per_call: dict[str, dict[str, float]]) -> None:
         print(f"{label:34}{cells}{sum(figures.values()):10.2f}")
 
 
+def _run_on_fastest_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run the proxy on uvloop when installed, as the daemon does, else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -304,7 +315,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.serve_proxy:
-        asyncio.run(_serve_proxy(args.serve_proxy))
+        _run_on_fastest_loop(_serve_proxy(args.serve_proxy))
         return 0
     return asyncio.run(_bench(args))
 

@@ -1,10 +1,11 @@
 """How a request reaches the upstream: straight through our transport, or through a client.
 
-By default a proxy app sends through its own :class:`~mcpkeeper.proxy._pool.UpstreamTransport`,
-called directly. httpx's client layer would add, on every request, cookie extraction (it
-builds urllib request and response shims and an email message from the headers), auth and
-redirect machinery and a log record: nothing a proxy wants (cookies belong to the MCP
-clients, redirects are passed through), and together a good part of the proxy's CPU time.
+By default a proxy app sends through its own lean HTTP/1.1 connections (:mod:`._http1`).
+httpx's client layer would add, on every request, cookie extraction (it builds urllib
+request and response shims and an email message from the headers), auth and redirect
+machinery and a log record, and httpx's models and httpcore's h11 parsing below it cost
+more than the rest of the proxy: nothing a proxy wants (cookies belong to the MCP
+clients, redirects are passed through).
 
 A client is used instead when the caller hands one in (its settings are then the caller's
 choice), or when the environment names an HTTP proxy for the upstream (``HTTPS_PROXY``,
@@ -13,16 +14,36 @@ choice), or when the environment names an HTTP proxy for the upstream (``HTTPS_P
 
 from __future__ import annotations
 
+import functools
+import ssl
 import urllib.request
+from collections.abc import AsyncIterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Protocol
 
 import httpx
 
+from mcpkeeper.proxy._headers import RawHeaders
+from mcpkeeper.proxy._http1 import (
+    Http1Pool,
+    Http1Response,
+    UpstreamBroken,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 from mcpkeeper.proxy._pool import UpstreamTransport
 from mcpkeeper.proxy._rewrite import Origin
 
-__all__ = ["UPSTREAM_TIMEOUT", "Upstream", "create_upstream_client", "upstream_for"]
+__all__ = [
+    "UPSTREAM_TIMEOUT",
+    "Upstream",
+    "UpstreamBroken",
+    "UpstreamResponse",
+    "UpstreamTimeout",
+    "UpstreamUnreachable",
+    "create_upstream_client",
+    "upstream_for",
+]
 
 #: Connect fails fast; reads never time out, because an SSE stream may idle for hours and
 #: a tool call may legitimately run long (the client decides when to give up).
@@ -46,17 +67,43 @@ def create_upstream_client() -> httpx.AsyncClient:
     )
 
 
+class UpstreamResponse(Protocol):
+    """An answer whose headers arrived; the body is read with :meth:`aiter_raw`, then closed."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def raw_headers(self) -> RawHeaders: ...
+
+    @property
+    def complete(self) -> bool:
+        """The whole body has been handed out (False when the upstream cannot tell cheaply)."""
+        ...
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; raises :class:`UpstreamBroken` if it breaks off."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 class Upstream(Protocol):
     @property
     def timeout(self) -> dict[str, Any]:
-        """The ``timeout`` request extension to send with."""
+        """The timeouts in force (httpx's ``timeout`` extension form)."""
         ...
 
     @property
     def is_closed(self) -> bool: ...
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        """The response, its body not read yet; raises httpx's transport errors."""
+    async def send(
+        self, method: str, target: bytes, headers: RawHeaders, body: bytes | AsyncIterator[bytes]
+    ) -> UpstreamResponse:
+        """Send ``method target`` to the origin.
+
+        Raises :class:`UpstreamTimeout` or :class:`UpstreamUnreachable`.
+        """
         ...
 
     async def aclose(self) -> None: ...
@@ -65,46 +112,105 @@ class Upstream(Protocol):
 def upstream_for(origin: Origin, http: httpx.AsyncClient | None) -> tuple[Upstream, bool]:
     """The way to ``origin``, and whether the caller owns (must close) it."""
     if http is not None:
-        return _ClientUpstream(http), False
+        return _ClientUpstream(http, origin), False
     if _environment_proxy_applies(origin):
-        return _ClientUpstream(create_upstream_client()), True
-    return _DirectUpstream(), True
+        return _ClientUpstream(create_upstream_client(), origin), True
+    return _DirectUpstream(origin), True
 
 
 class _DirectUpstream:
-    def __init__(self) -> None:
-        self._transport = _transport()
-        self._closed = False
+    """Our own HTTP/1.1 connections (:mod:`._http1`)."""
+
+    def __init__(self, origin: Origin) -> None:
+        host = origin.host
+        authority = str(origin).split("://", 1)[1]
+        self._pool = Http1Pool(
+            host,
+            origin.port,
+            host_header=authority,
+            ssl_context=_ssl_context() if origin.scheme == "https" else None,
+            connect_timeout=_seconds(UPSTREAM_TIMEOUT.connect),
+            write_timeout=_seconds(UPSTREAM_TIMEOUT.write),
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+            max_idle=MAX_IDLE_PER_ORIGIN,
+        )
         self.timeout = UPSTREAM_TIMEOUT.as_dict()
 
     @property
     def is_closed(self) -> bool:
-        return self._closed
+        return self._pool.closed
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        return response
+    async def send(
+        self, method: str, target: bytes, headers: RawHeaders, body: bytes | AsyncIterator[bytes]
+    ) -> Http1Response:
+        return await self._pool.send(method, target, headers, body)
 
     async def aclose(self) -> None:
-        self._closed = True
-        await self._transport.aclose()
+        await self._pool.aclose()
 
 
 class _ClientUpstream:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    """Through an httpx client (the caller's, or one honouring an environment proxy)."""
+
+    def __init__(self, client: httpx.AsyncClient, origin: Origin) -> None:
         self._client = client
+        self._base = httpx.URL(str(origin))
         self.timeout = client.timeout.as_dict()
 
     @property
     def is_closed(self) -> bool:
         return self._client.is_closed
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        return await self._client.send(request, stream=True, follow_redirects=False)
+    async def send(
+        self, method: str, target: bytes, headers: RawHeaders, body: bytes | AsyncIterator[bytes]
+    ) -> _HttpxResponse:
+        # Built directly rather than with ``client.build_request``: the proxy adds no client
+        # defaults (User-Agent, cookies from a jar) to what the client sent.
+        request = httpx.Request(
+            method,
+            self._base.copy_with(raw_path=target),
+            headers=headers,
+            content=body,
+            extensions={"timeout": self.timeout},
+        )
+        try:
+            response = await self._client.send(request, stream=True, follow_redirects=False)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(type(exc).__name__) from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnreachable(str(exc) or type(exc).__name__) from exc
+        return _HttpxResponse(response)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+class _HttpxResponse:
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self.status_code = response.status_code
+        self.raw_headers = response.headers.raw
+        self.complete = False
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise UpstreamBroken(type(exc).__name__) from exc
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def _seconds(value: float | None) -> float:
+    return value if value is not None else 1e9
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default context (verification on, certifi's roots), built once: loading it is slow."""
+    return httpx.create_ssl_context()
 
 
 def _transport() -> UpstreamTransport:

@@ -47,7 +47,14 @@ from mcpkeeper.proxy._guard import foreign_request
 from mcpkeeper.proxy._headers import RawHeaders, downstream_headers, header_value, upstream_headers
 from mcpkeeper.proxy._replies import LocalReply, reply_for_token_error
 from mcpkeeper.proxy._rewrite import Origin, UrlRewriter, rewrite_endpoint_event
-from mcpkeeper.proxy._upstream import create_upstream_client, upstream_for
+from mcpkeeper.proxy._upstream import (
+    UpstreamBroken,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    create_upstream_client,
+    upstream_for,
+)
 
 __all__ = ["ProxyApp", "create_proxy_app", "create_upstream_client", "local_url_for"]
 
@@ -101,7 +108,6 @@ class ProxyApp:
         self.upstream_url = upstream_url
         self.name = name
         self._origin = origin
-        self._base = httpx.URL(str(origin))
         self._provider = provider
         self._http = http
         self._upstream, self._owns_upstream = upstream_for(origin, http)
@@ -168,7 +174,7 @@ class ProxyApp:
             except TokenUnavailableError as exc:
                 return await self._reply(send, method, body, reply_for_token_error(exc, self.name))
         outcome = await self._open(scope, body, token)
-        if isinstance(outcome, httpx.Response) and outcome.status_code == 401:
+        if not isinstance(outcome, LocalReply) and outcome.status_code == 401:
             outcome = await self._after_401(scope, body, token, outcome)
         if isinstance(outcome, LocalReply):
             return await self._reply(send, method, body, outcome)
@@ -177,32 +183,23 @@ class ProxyApp:
 
     async def _open(
         self, scope: Scope, body: RequestBody, token: Token | None
-    ) -> httpx.Response | LocalReply:
+    ) -> UpstreamResponse | LocalReply:
         """Send the request upstream and return once its response headers arrived."""
-        # Built directly rather than with ``client.build_request``: the proxy adds no client
-        # defaults (User-Agent, cookies from a jar) to what the client sent.
-        request = httpx.Request(
-            scope["method"],
-            self._target(scope),
-            headers=upstream_headers(scope["headers"], token.access_token if token is not None else None),
-            content=body.content(),
-            extensions={"timeout": self._upstream.timeout},
-        )
         try:
-            return await self._upstream.send(request)
-        except httpx.TimeoutException as exc:
-            return LocalReply(
-                504, "upstream_timeout", f"{self._who}: {self._origin} timed out ({type(exc).__name__})"
+            return await self._upstream.send(
+                scope["method"],
+                self._target(scope),
+                upstream_headers(scope["headers"], token.access_token if token is not None else None),
+                body.content(),
             )
-        except httpx.TransportError as exc:
-            detail = str(exc) or type(exc).__name__
-            return LocalReply(
-                502, "upstream_unreachable", f"{self._who}: cannot reach {self._origin}: {detail}"
-            )
+        except UpstreamTimeout as exc:
+            return LocalReply(504, "upstream_timeout", f"{self._who}: {self._origin} timed out ({exc})")
+        except UpstreamUnreachable as exc:
+            return LocalReply(502, "upstream_unreachable", f"{self._who}: cannot reach {self._origin}: {exc}")
 
     async def _after_401(
-        self, scope: Scope, body: RequestBody, sent: Token | None, rejected: httpx.Response
-    ) -> httpx.Response | LocalReply:
+        self, scope: Scope, body: RequestBody, sent: Token | None, rejected: UpstreamResponse
+    ) -> UpstreamResponse | LocalReply:
         """The upstream refused a token we believed valid: refresh once, replay once."""
         await rejected.aclose()
         if sent is None or self._provider is None:
@@ -225,7 +222,7 @@ class ProxyApp:
                 retry_after=0,
             )
         again = await self._open(scope, body, fresh)
-        if isinstance(again, httpx.Response) and again.status_code == 401:
+        if not isinstance(again, LocalReply) and again.status_code == 401:
             await again.aclose()
             return LocalReply(
                 503,
@@ -235,13 +232,15 @@ class ProxyApp:
             )
         return again
 
-    def _target(self, scope: Scope) -> httpx.URL:
+    @staticmethod
+    def _target(scope: Scope) -> bytes:
+        """The request target upstream: the local path (mount prefix removed) and query, raw."""
         path: bytes = scope.get("raw_path") or scope["path"].encode()
         root: str = scope.get("root_path", "")
         if root and path.startswith(root.encode()):
             path = path[len(root.encode()) :] or b"/"
         query: bytes = scope.get("query_string", b"")
-        return self._base.copy_with(raw_path=path + b"?" + query if query else path)
+        return path + b"?" + query if query else path
 
     def _rewriter(self, scope: Scope) -> UrlRewriter:
         host = header_value(scope["headers"], b"host")
@@ -254,11 +253,16 @@ class ProxyApp:
         return UrlRewriter(self._origin, f"{scope['scheme']}://{netloc}{root}", root)
 
     async def _relay(
-        self, scope: Scope, response: httpx.Response, send: Send, watch: DisconnectWatch
+        self, scope: Scope, response: UpstreamResponse, send: Send, watch: DisconnectWatch
     ) -> None:
-        """Stream ``response`` to the client chunk by chunk, as the upstream sends it."""
-        headers = downstream_headers(response.headers.raw)
+        """Stream ``response`` to the client chunk by chunk, as the upstream sends it.
+
+        The last chunk goes with ``more_body=False`` when the upstream's answer is known to
+        be complete: one write to the client fewer per exchange.
+        """
+        headers = downstream_headers(response.raw_headers)
         chunks: AsyncIterator[bytes] = response.aiter_raw()
+        may_end_early = True
         if 300 <= response.status_code < 400:
             headers = self._rewrite_location(scope, headers)
         elif scope["method"] == "GET" and _is_event_stream(headers):
@@ -268,14 +272,18 @@ class ProxyApp:
             watch.arm()
             chunks = rewrite_endpoint_event(chunks, self._rewriter(scope))
             headers = [(key, value) for key, value in headers if key != b"content-length"]
+            may_end_early = False  # the rewriter may still hold bytes back
         try:
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             async for chunk in chunks:
+                if may_end_early and response.complete:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                    return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx.HTTPError as exc:
+        except UpstreamBroken as exc:
             # Too late for a status: leave the response incomplete so the client sees a
             # broken stream rather than a truncated body that looks whole.
-            log.warning("%s: upstream response broke off: %s", self._who, type(exc).__name__)
+            log.warning("%s: upstream response broke off: %s", self._who, exc)
             return
         finally:
             await response.aclose()
