@@ -91,6 +91,7 @@ def test_run_prints_clients_and_the_workload_lists_and_reports_running(
     assert (row["status"], row["url"], row["remote_url"]) == ("running", info["url"], fixtures.mcp_url)
     table = run_cli(tmp_path, "list", env=env)
     assert "demo" in table.stdout and "running" in table.stdout
+    assert "All tools in one MCP endpoint: http://127.0.0.1:" in table.stdout
 
     detail = json.loads(run_cli(tmp_path, "status", "demo", "-o", "json", env=env).stdout)
     assert detail["source"] == "daemon" and detail["auth"]["state"] == "fresh"

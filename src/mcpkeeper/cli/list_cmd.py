@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,18 +36,32 @@ def list_workloads(
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """List workloads: status, remote, local URL, since when and why (never a token)."""
-    rows = [row for row in load_rows(state_home()) if show_all or row.shown_by_default]
+    home = state_home()
+    rows = [row for row in load_rows(home) if show_all or row.shown_by_default]
     if output is OutputFormat.JSON:
         print_json([row.to_json() for row in rows])
     else:
-        _print_table(rows)
+        _print_table(rows, _aggregated_endpoint(home) if rows else None)
+
+
+def _aggregated_endpoint(home: Path) -> str | None:
+    """The daemon's vMCP line for the table's footer, when a live daemon serves or tried to."""
+    from mcpkeeper.cli.foreground import pid_alive
+    from mcpkeeper.vmcp.runfile import read_vmcp_info
+
+    info = read_vmcp_info(home)
+    if info is None or not pid_alive(info.pid):
+        return None
+    if info.url is not None:
+        return f"All tools in one MCP endpoint: {info.url}"
+    return f"Aggregated endpoint not served: {info.error}" if info.error else None
 
 
 def print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
-def _print_table(rows: list[WorkloadRow]) -> None:
+def _print_table(rows: list[WorkloadRow], footer: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -70,3 +85,5 @@ def _print_table(rows: list[WorkloadRow]) -> None:
             Text(ellipsize(row.status_context, _REASON_WIDTH)),
         )
     console.print(table, highlight=False)
+    if footer:
+        console.print(footer, style="dim", highlight=False)
