@@ -10,9 +10,9 @@ replayed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 
-import anyio
 from starlette.types import Receive
 
 from mcpkeeper.proxy._headers import header_value
@@ -20,6 +20,11 @@ from mcpkeeper.proxy._headers import header_value
 __all__ = ["DEFAULT_REPLAY_LIMIT", "ClientDisconnected", "RequestBody", "read_request_body"]
 
 DEFAULT_REPLAY_LIMIT = 1024 * 1024
+
+# The ``done`` of every fully read body: one shared, already set event (waiting on a set
+# asyncio.Event binds it to no loop), instead of building one per request.
+_ALREADY_DONE = asyncio.Event()
+_ALREADY_DONE.set()
 
 
 class ClientDisconnected(Exception):
@@ -33,14 +38,11 @@ class RequestBody:
         self,
         buffered: bytes | None,
         stream: AsyncIterator[bytes] | None = None,
-        done: anyio.Event | None = None,
+        done: asyncio.Event | None = None,
     ) -> None:
         self.buffered = buffered
         self._stream = stream
-        if done is None:
-            done = anyio.Event()
-            done.set()
-        self.done = done
+        self.done = done if done is not None else _ALREADY_DONE
 
     @property
     def replayable(self) -> bool:
@@ -72,7 +74,7 @@ async def read_request_body(
     announced = _content_length(headers)
     if announced is not None and announced <= limit:
         return RequestBody(await _read_rest(chunk, receive))
-    done = anyio.Event()
+    done = asyncio.Event()
     return RequestBody(None, _stream_rest(chunk, receive, done), done)
 
 
@@ -97,7 +99,7 @@ async def _read_rest(first: bytes, receive: Receive) -> bytes:
             return b"".join(parts)
 
 
-async def _stream_rest(first: bytes, receive: Receive, done: anyio.Event) -> AsyncIterator[bytes]:
+async def _stream_rest(first: bytes, receive: Receive, done: asyncio.Event) -> AsyncIterator[bytes]:
     try:
         if first:
             yield first

@@ -12,6 +12,7 @@ MCP clients that are not browsers send no ``Origin`` at all.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -37,6 +38,8 @@ def foreign_request(headers: Iterable[tuple[bytes, bytes]]) -> LocalReply | None
     return None
 
 
+# Cached: every request asks, with one of the few Host and Origin values its clients use.
+@functools.lru_cache(maxsize=256)
 def _is_loopback_authority(authority: str) -> bool:
     try:
         hostname = urlsplit(f"//{authority}").hostname
@@ -45,6 +48,7 @@ def _is_loopback_authority(authority: str) -> bool:
     return hostname in _LOOPBACK_NAMES
 
 
+@functools.lru_cache(maxsize=256)
 def _is_loopback_origin(origin: str) -> bool:
     try:
         parts = urlsplit(origin)
