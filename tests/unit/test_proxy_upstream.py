@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from mcpkeeper.proxy._rewrite import Origin
-from mcpkeeper.proxy._upstream import UPSTREAM_TIMEOUT, upstream_for
+from mcpkeeper.proxy._upstream import UPSTREAM_TIMEOUT, create_upstream_client, upstream_for
 
 REMOTE = Origin("https", "mcp.example.com", 443)
 
@@ -54,3 +54,22 @@ async def test_a_client_passed_in_is_used_and_left_to_its_owner() -> None:
         assert not owned
         assert upstream.timeout["connect"] == 7.0
     assert upstream.is_closed
+
+
+async def test_a_default_client_passed_in_gives_way_to_direct_connections_with_the_same_settings() -> None:
+    async with create_upstream_client() as client:
+        upstream, owned = upstream_for(REMOTE, client)
+        assert owned
+        assert type(upstream).__name__ == "_DirectUpstream"
+        await upstream.aclose()
+    assert upstream.is_closed
+
+
+async def test_a_default_client_passed_in_is_used_when_an_environment_proxy_applies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://corporate-proxy.example:3128")
+    async with create_upstream_client() as client:
+        upstream, owned = upstream_for(REMOTE, client)
+        assert not owned
+        assert type(upstream).__name__ == "_ClientUpstream"

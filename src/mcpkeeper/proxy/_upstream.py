@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import ssl
 import urllib.request
+import weakref
 from collections.abc import AsyncIterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Protocol
@@ -59,12 +60,19 @@ def create_upstream_client() -> httpx.AsyncClient:
     Its cookie jar refuses everything: cookies belong to the MCP clients and pass through
     the proxy untouched; a shared jar would hand one client's session cookie to another.
     """
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         timeout=UPSTREAM_TIMEOUT,
         transport=_transport(),
         follow_redirects=False,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
+    _DEFAULT_CLIENTS.add(client)
+    return client
+
+
+# Clients made by :func:`create_upstream_client`: their settings are the proxy's defaults,
+# so an app handed one may as well use its own lean connections with those same settings.
+_DEFAULT_CLIENTS: weakref.WeakSet[httpx.AsyncClient] = weakref.WeakSet()
 
 
 class UpstreamResponse(Protocol):
@@ -110,10 +118,16 @@ class Upstream(Protocol):
 
 
 def upstream_for(origin: Origin, http: httpx.AsyncClient | None) -> tuple[Upstream, bool]:
-    """The way to ``origin``, and whether the caller owns (must close) it."""
-    if http is not None:
+    """The way to ``origin``, and whether the caller owns (must close) it.
+
+    A client from :func:`create_upstream_client` stands for our default settings: unless an
+    environment proxy applies (which that client honours), the app keeps its own direct
+    connections instead, which are much cheaper per request.
+    """
+    proxied = _environment_proxy_applies(origin)
+    if http is not None and (proxied or http not in _DEFAULT_CLIENTS):
         return _ClientUpstream(http, origin), False
-    if _environment_proxy_applies(origin):
+    if proxied:
         return _ClientUpstream(create_upstream_client(), origin), True
     return _DirectUpstream(origin), True
 

@@ -84,8 +84,10 @@ def create_proxy_app(
     Without ``http`` (recommended) the app keeps its own upstream connections, sent
     through directly, which is markedly cheaper per request than an httpx client (see
     :mod:`._upstream`), and closes them on ASGI lifespan shutdown or :meth:`ProxyApp.aclose`.
-    ``http`` is a client the caller owns and closes, used as it is configured (e.g. one
-    from :func:`create_upstream_client`, shared by several apps).
+    ``http`` is a client the caller owns and closes, used as it is configured; one from
+    :func:`create_upstream_client` (shared by several apps) is used only when an environment
+    proxy applies, and otherwise the app keeps its own connections with the same settings,
+    so :meth:`ProxyApp.aclose` (or lifespan shutdown) must still be called.
     """
     return ProxyApp(upstream_url, provider, http=http, name=name, replay_limit=replay_limit)
 
