@@ -62,3 +62,11 @@ def test_downstream_lowercases_and_drops_hop_by_hop_but_keeps_repeated_headers()
         (b"set-cookie", b"a=1"),
         (b"set-cookie", b"b=2"),
     ]
+
+
+def test_date_and_server_come_once_from_our_own_server() -> None:
+    from mcpkeeper.proxy._headers import downstream_headers
+
+    upstream = [(b"Date", b"Fri, 27 Nov 2026 05:05:21 GMT"), (b"Server", b"uvicorn")]
+    kept = downstream_headers([*upstream, (b"Content-Type", b"text/plain")])
+    assert kept == [(b"content-type", b"text/plain")]

@@ -37,6 +37,9 @@ _HOP_BY_HOP = frozenset(
 # Never forwarded upstream: ``host`` is the upstream's own (httpx sets it), and the
 # client's ``authorization`` is replaced by the workload's token.
 _NOT_UPSTREAM = _HOP_BY_HOP | {b"host", b"authorization"}
+# uvicorn writes its own Date and Server on every response; passing the upstream's too
+# would send each header twice.
+_SET_BY_OUR_SERVER = frozenset({b"date", b"server"})
 
 
 def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -83,5 +86,5 @@ def upstream_headers(client_headers: Iterable[tuple[bytes, bytes]], bearer: str 
 def downstream_headers(upstream: Iterable[tuple[bytes, bytes]]) -> RawHeaders:
     """The upstream response's end-to-end headers, names lower-cased as ASGI expects."""
     pairs = [(key.lower(), value) for key, value in upstream]
-    drop = _HOP_BY_HOP | _connection_tokens(pairs)
+    drop = _HOP_BY_HOP | _SET_BY_OUR_SERVER | _connection_tokens(pairs)
     return [(key, value) for key, value in pairs if key not in drop]
