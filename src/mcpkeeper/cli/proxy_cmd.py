@@ -107,7 +107,7 @@ def _reuse_login(home: Path, name: str, url: str) -> tuple[str | None, str | Non
 
 def _free_port(home: Path) -> int:
     """A free loopback port that no daemon workload has reserved for itself."""
-    from mcpkeeper.workloads.serving import free_port
+    from mcpkeeper.net import free_port
 
     reserved = {config.port for config in WorkloadStore(home).list() if config.port is not None}
     return free_port(avoid=reserved)

@@ -28,6 +28,7 @@ from mcpkeeper.auth.clock import Clock
 from mcpkeeper.auth.config import RetryConfig
 from mcpkeeper.auth.monitor import AuthState, MonitoredTokenSource, MonitorSnapshot
 from mcpkeeper.auth.token import Token
+from mcpkeeper.net import InLoopServer, bind_loopback
 from mcpkeeper.proxy.app import ProxyApp, create_proxy_app
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
@@ -36,7 +37,6 @@ from mcpkeeper.workloads import info
 from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context, workload_log_file
-from mcpkeeper.workloads.serving import InLoopServer, bind_loopback
 from mcpkeeper.workloads.status_gate import StatusGate
 
 __all__ = ["WorkloadRuntime", "local_url"]
@@ -103,7 +103,7 @@ class WorkloadRuntime:
     async def start(self) -> None:
         """Listen, then report the first status, then start the monitor.
 
-        Raises :class:`~mcpkeeper.workloads.serving.PortInUseError` if the port is taken.
+        Raises :class:`~mcpkeeper.net.PortInUseError` if the port is taken.
         """
         with workload_context(self.name):
             self._log_router.open_file(self.name, workload_log_file(self.home, self.name))
