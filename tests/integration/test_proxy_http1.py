@@ -8,18 +8,12 @@ connection under the client's feet, a TLS certificate nobody trusts).
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import uvloop
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -28,6 +22,7 @@ from starlette.routing import Route
 from mcpkeeper.proxy._http1 import Http1Pool, UpstreamBroken, UpstreamUnreachable
 from mcpkeeper.proxy._upstream import _ssl_context
 from mcpkeeper.testing import ServedApp
+from tests.tls import write_self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -231,37 +226,10 @@ async def test_a_header_value_with_a_line_break_is_never_sent(served: ServedApp)
     await pool.aclose()
 
 
-def _self_signed() -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
-
-
 async def test_https_verifies_the_certificate(tmp_path: Path) -> None:
-    directory = tmp_path
-    cert_pem, key_pem = _self_signed()
-    (directory / "cert.pem").write_bytes(cert_pem)
-    (directory / "key.pem").write_bytes(key_pem)
+    cert, key = write_self_signed(tmp_path)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    server_context.load_cert_chain(cert, key)
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -281,7 +249,7 @@ async def test_https_verifies_the_certificate(tmp_path: Path) -> None:
                 await untrusting.send("GET", b"/", [], b"")
         await untrusting.aclose()
 
-        trusting_context = ssl.create_default_context(cafile=str(directory / "cert.pem"))
+        trusting_context = ssl.create_default_context(cafile=str(cert))
         trusting = _pool(port, ssl_context=trusting_context)
         async with asyncio.timeout(WAIT):
             assert await _read_all(trusting, "GET", b"/") == (200, b"secret")

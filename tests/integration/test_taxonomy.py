@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -26,6 +25,7 @@ from starlette.routing import Route
 from mcpkeeper.auth import ClientCredentials, FailureKind, Token, TokenEndpoint, classify
 from mcpkeeper.net import bind_loopback
 from mcpkeeper.testing import ServedApp
+from tests.tls import write_self_signed
 
 T, P = FailureKind.TRANSIENT, FailureKind.PERMANENT
 WAF_PAGE = "<html><body><h1>403 Forbidden</h1>Request blocked by WAF</body></html>"
@@ -191,9 +191,9 @@ async def test_connect_timeout_is_transient_network() -> None:
 
 
 async def test_untrusted_tls_certificate_is_permanent(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = write_self_signed(tmp_path)
     config = uvicorn.Config(
-        APP, host="127.0.0.1", port=0, ssl_certfile=cert, ssl_keyfile=key, log_level="error"
+        APP, host="127.0.0.1", port=0, ssl_certfile=str(cert), ssl_keyfile=str(key), log_level="error"
     )
     server = uvicorn.Server(config)
     sock = bind_loopback(0)
@@ -221,35 +221,3 @@ def test_ssl_error_in_cause_chain_is_found() -> None:
     outer = httpx.ConnectError("handshake failed")
     outer.__cause__ = inner
     assert classify(outer).kind is P
-
-
-def _self_signed(directory: Path) -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = directory / "cert.pem"
-    key_path = directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return str(cert_path), str(key_path)
