@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["format_duration", "parse_duration", "positive_duration"]
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -38,6 +38,19 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     return sign * total
+
+
+def positive_duration(text: str) -> float | None:
+    """Seconds in ``text`` if it is a valid duration above zero, else ``None``.
+
+    What every setting read from the environment wants: a value to use, or a reason to
+    warn once and fall back to the default.
+    """
+    try:
+        value = parse_duration(text)
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def format_duration(seconds: float) -> str:

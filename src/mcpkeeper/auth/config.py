@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from mcpkeeper.durations import parse_duration
+from mcpkeeper.durations import positive_duration
 
 __all__ = ["RetryConfig"]
 
@@ -111,13 +111,10 @@ class RetryConfig:
 
 
 def _parse(raw: str, kind: str) -> float | int | None:
+    if kind == "duration":
+        return positive_duration(raw)
     try:
-        if kind == "duration":
-            value: float | int = parse_duration(raw)
-        elif kind == "int":
-            value = int(raw.strip())
-        else:
-            value = float(raw.strip())
+        value: float = int(raw.strip()) if kind == "int" else float(raw.strip())
     except ValueError:
         return None
     if value <= 0:

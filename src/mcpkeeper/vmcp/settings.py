@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mcpkeeper.durations import parse_duration
+from mcpkeeper.durations import positive_duration
 
 __all__ = ["PORT_ENV", "VMCPSettings"]
 
@@ -77,11 +77,8 @@ def _duration(env: Mapping[str, str], key: str, default: float) -> float:
     raw = env.get(key, "")
     if not raw.strip():
         return default
-    try:
-        value = parse_duration(raw)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
+    value = positive_duration(raw)
+    if value is None:
         log.warning("ignoring %s=%r: not a positive duration such as 30s or 5m; using %gs", key, raw, default)
         return default
     return value
