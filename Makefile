@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench install clean
+.PHONY: demo test lint typecheck unit bench install oracles clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Parts nobody here wrote, used as test oracles (Node 22, oidc-provider, the MCP
+# conformance suite), pinned by oracles/package-lock.json.
+ORACLES_STAMP := oracles/node_modules/.installed-stamp
+$(ORACLES_STAMP): oracles/package.json oracles/package-lock.json
+	npm ci --prefix oracles --no-audit --no-fund --loglevel=error
+	touch $(ORACLES_STAMP)
+
+oracles: $(ORACLES_STAMP)
 
 demo: install
 	$(BIN)/python -m mcpkeeper.demo
@@ -33,4 +42,4 @@ bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf oracles/node_modules $(VENV) .pytest_cache .mypy_cache .ruff_cache
