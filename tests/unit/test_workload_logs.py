@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mcpkeeper.workloads.logs import WorkloadLogRouter, redact, workload_context
+from mcpkeeper.sanitize import redact
+from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context
 
 SECRET = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.sig-_~+/="
 

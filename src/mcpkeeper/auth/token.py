@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mcpkeeper.sanitize import remember_secret
+
 __all__ = ["Token"]
 
 
@@ -28,6 +30,12 @@ class Token:
     scope: str | None = None
     token_type: str = "Bearer"
     issued_at: float | None = None
+
+    def __post_init__(self) -> None:
+        # Whatever text a server sends back from now on (an error description echoing the
+        # refresh token) has these values blanked before anyone sees it.
+        remember_secret(self.access_token)
+        remember_secret(self.refresh_token)
 
     def expires_in(self, now: float | None = None) -> float | None:
         """Seconds of life left (negative once expired), or ``None`` without expiry."""

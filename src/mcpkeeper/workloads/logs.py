@@ -9,23 +9,24 @@ emitted for.
 
 Our own code never formats a token into a message; :class:`TokenRedactingFilter` is
 the second line of defence for text we do not control (a library echoing a header or
-a form body).
+a form body): every token value the process has seen, and anything token-shaped, is
+blanked by :func:`mcpkeeper.sanitize.redact`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
+
+from mcpkeeper.sanitize import redact
 
 __all__ = [
     "TokenRedactingFilter",
     "WorkloadLogRouter",
     "current_workload",
-    "redact",
     "workload_context",
     "workload_log_file",
 ]
@@ -33,21 +34,6 @@ __all__ = [
 _current_workload: ContextVar[str | None] = ContextVar("mcpkeeper_workload", default=None)
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_REDACTED = "[redacted]"
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9\-._~+/]+=*"),
-    re.compile(
-        r"(?i)([\"']?\b(?:access_token|refresh_token|id_token|client_secret|code_verifier|authorization)\b"
-        r"[\"']?\s*[:=]\s*[\"']?)[^\"'&\s,}]+"
-    ),
-)
-
-
-def redact(text: str) -> str:
-    """``text`` with anything shaped like a bearer token or a token field blanked out."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + _REDACTED, text)
-    return text
 
 
 class TokenRedactingFilter(logging.Filter):
