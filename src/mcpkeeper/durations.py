@@ -6,11 +6,14 @@ accepting the same syntax keeps their settings working unchanged.
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = ["format_duration", "parse_duration", "positive_duration"]
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+#: Longer than any timing anyone means (and what a 400-digit value would overflow past).
+_MAX_DURATION = 100 * 365 * 86400.0
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 
 
@@ -50,11 +53,13 @@ def positive_duration(text: str) -> float | None:
         value = parse_duration(text)
     except ValueError:
         return None
-    return value if value > 0 else None
+    return value if 0 < value <= _MAX_DURATION else None
 
 
 def format_duration(seconds: float) -> str:
     """A compact human form: ``2h5m``, ``45s``, ``1.5s``, ``120ms``."""
+    if not math.isfinite(seconds):
+        return "forever" if seconds > 0 else "-forever" if seconds < 0 else "unknown"
     if seconds < 0:
         return "-" + format_duration(-seconds)
     if seconds < 1:

@@ -54,6 +54,7 @@ _ANSI = re.compile(
     r"|\x9b[0-?]*[ -/]*[@-~]"  # C1 CSI
 )
 _SPACES = re.compile(r"\s+")
+_TRAILING_WORD = re.compile(r"\S*$")
 
 _lock = threading.Lock()  # tokens are made in the event loop, but also in worker threads of tests
 _secrets: OrderedDict[str, None] = OrderedDict()
@@ -98,6 +99,11 @@ def server_text(text: object, limit: int = DEFAULT_LIMIT) -> str:
     Redaction runs on the whole text first, so truncation can never leave half a secret.
     """
     raw = text if isinstance(text, str) else str(text)
+    horizon = max(4096, 16 * limit)
+    if len(raw) > horizon:
+        # Huge bodies are not scanned whole; the cut drops the last, partial word so that
+        # half a secret (which redaction could not recognise) never survives it.
+        raw = _TRAILING_WORD.sub("", raw[:horizon])
     cleaned = _ANSI.sub(" ", redact(raw))
     cleaned = "".join(" " if _is_control(ch) else ch for ch in cleaned)
     cleaned = _SPACES.sub(" ", cleaned).strip()

@@ -216,7 +216,8 @@ async def test_kill_9_during_a_refresh_then_restart_recovers_without_login(tmp_p
 async def test_two_clients_on_one_workload_cause_one_refresh_per_rotation(
     tmp_path: Path, daemon: DaemonProcess
 ) -> None:
-    async with FixtureAuthServer(access_token_lifetime=6.5) as auth, FixtureMCPServer(auth) as mcp:
+    # 3 s tokens: refreshed 1.5 s after issue, so the 4.5 s run spans several rotations.
+    async with FixtureAuthServer(access_token_lifetime=3.0) as auth, FixtureMCPServer(auth) as mcp:
         store_login(tmp_path, "shared", auth, mcp)
         url = (await daemon.client.create_workload("shared", mcp.url))["url"]
         calls = 0

@@ -1,56 +1,71 @@
-"""tcp_probe against real sockets: a listener, a closed port, a name that does not resolve, nonsense."""
+"""http_probe against real servers: what a token endpoint, a WAF, a hang, a closed port,
+a name that does not resolve and nonsense look like, and that a probe spends nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 
+import httpx
 import pytest
 
-from mcpkeeper.auth.probe import tcp_probe
+from mcpkeeper.auth.errors import TIMEOUT, UNREACHABLE
+from mcpkeeper.auth.probe import http_probe
+from mcpkeeper.testing import FixtureAuthServer
 
 pytestmark = pytest.mark.integration
 
 
-async def test_listening_port_is_reachable_and_gets_no_request() -> None:
-    received: list[bytes] = []
+async def test_an_answering_token_endpoint_says_405_and_nothing_is_spent() -> None:
+    async with FixtureAuthServer() as auth:
+        assert await http_probe(auth.token_endpoint)() == "http 405 text/plain"
+        assert sum(auth.counters.by_grant.values()) == 0
 
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        received.append(await reader.read(100))  # b"" when the probe closes without sending
-        writer.close()
 
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        assert await tcp_probe(f"https://127.0.0.1:{port}/token")() is True
-        async with asyncio.timeout(5):
-            while not received:
-                await asyncio.sleep(0.01)
-    assert received == [b""]
+@pytest.mark.parametrize(
+    ("fault", "seen"),
+    [
+        ("waf_html_403", "http 403 text/html"),
+        ("server_error_500", "http 500 text/plain"),
+        ("rate_limited_429", "http 429 text/plain"),
+        ("invalid_grant", "http 405 text/plain"),  # a verdict on a grant: GET sends none
+    ],
+)
+async def test_an_outage_in_front_of_the_server_shows_in_the_signature(fault: str, seen: str) -> None:
+    async with FixtureAuthServer() as auth:
+        await auth.set_fault(fault)
+        assert await http_probe(auth.token_endpoint)() == seen
+
+
+async def test_a_hanging_endpoint_is_a_timeout_within_the_bound() -> None:
+    async with FixtureAuthServer() as auth:
+        await auth.set_fault("hang")
+        start = time.monotonic()
+        assert await http_probe(auth.token_endpoint, timeout=0.5)() == TIMEOUT
+        assert time.monotonic() - start < 3.0
+        await auth.set_fault("ok")
+
+
+async def test_a_shared_client_is_used_as_it_is() -> None:
+    async with FixtureAuthServer() as auth, httpx.AsyncClient() as http:
+        probe = http_probe(auth.token_endpoint, http=http)
+        assert await probe() == "http 405 text/plain"
+        assert not http.is_closed
 
 
 async def test_closed_port_is_unreachable() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, not listening: connections are refused
-        assert await tcp_probe(f"http://127.0.0.1:{port}/token")() is False
+        assert await http_probe(f"http://127.0.0.1:{port}/token")() == UNREACHABLE
 
 
 async def test_unresolvable_name_is_unreachable_within_the_timeout() -> None:
     start = time.monotonic()
-    assert await tcp_probe("https://no-such-host.invalid/token", timeout=1.0)() is False
+    assert await http_probe("https://no-such-host.invalid/token", timeout=1.0)() in (UNREACHABLE, TIMEOUT)
     assert time.monotonic() - start < 5.0
 
 
 @pytest.mark.parametrize("url", ["not a url", "https://", "http://h:99999999/x", "https://[::1/x", ""])
 async def test_nonsense_never_raises(url: str) -> None:
-    assert await tcp_probe(url, timeout=0.5)() is False
-
-
-async def test_default_ports() -> None:
-    from mcpkeeper.auth.probe import _host_port
-
-    assert _host_port("https://as.example.com/token") == ("as.example.com", 443)
-    assert _host_port("http://as.example.com/token") == ("as.example.com", 80)
-    assert _host_port("https://as.example.com:8443/token") == ("as.example.com", 8443)
+    assert await http_probe(url, timeout=0.5)() == UNREACHABLE

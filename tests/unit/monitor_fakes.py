@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 import httpx
 
 from mcpkeeper.auth import AuthState, MonitoredTokenSource, RetryConfig, Token
-from mcpkeeper.auth.errors import TokenEndpointError
+from mcpkeeper.auth.errors import UNREACHABLE, AttemptAbandonedError, TokenEndpointError, TokenNotSavedError
+from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.testing.clock import VirtualClock
 
-REQUEST_TIMEOUT = 30.0
-Outcome = str  # "ok" | "waf" | "500" | "429" | "refused" | "invalid_grant" | "invalid_client" | "hang"
+REQUEST_TIMEOUT = 10.0
+# "ok" | "waf" | "500" | "429" | "refused" | "invalid_grant" | "invalid_client"
+# | "hang" (sent, then no answer) | "hang_connect" (never sent: a black-holed SYN)
+# | "unsaved" (issued, but the save fails)
+Outcome = str
 
 
 def error_for(outcome: Outcome) -> BaseException:
@@ -32,6 +36,8 @@ def error_for(outcome: Outcome) -> BaseException:
         return TokenEndpointError(429, retry_after=30.0, detail="rate limited")
     if outcome == "refused":
         return httpx.ConnectError("[Errno 111] Connection refused")
+    if outcome in ("hang", "hang_connect"):
+        return httpx.ReadTimeout("timed out") if outcome == "hang" else httpx.ConnectTimeout("timed out")
     if outcome in ("invalid_grant", "invalid_client"):
         return TokenEndpointError(400, oauth_error=outcome, description="no")
     raise AssertionError(outcome)
@@ -53,6 +59,33 @@ class FakeTokenEndpoint:
         self.max_in_flight = 0
         self._counter = itertools.count(1)
         self.current_refresh: str | None = None
+        self.unsaved: list[Token] = []
+        self.attempt_times: list[float] = []
+        self.disk_full = True
+        self.save_attempts = 0
+        self.hung_sent = 0  # hung requests the server received (it may have acted on them)
+
+    async def _retry_save(self) -> None:
+        self.save_attempts += 1
+        if self.disk_full:
+            raise OSError(28, "No space left on device")
+        self.unsaved.clear()
+
+    async def _hang(self, outcome: Outcome, progress: RequestProgress | None) -> None:
+        """What httpx does against a server that went quiet: time out, unless abandoned."""
+        if outcome == "hang" and progress is not None:
+            progress.sent = True
+        if outcome == "hang":
+            self.hung_sent += 1
+        abandoned = progress.abandoned if progress is not None else asyncio.Event()
+        deadline = self.clock.monotonic() + REQUEST_TIMEOUT
+        if await self.clock.wait(abandoned, REQUEST_TIMEOUT):
+            if progress is not None and progress.may_abandon():
+                raise AttemptAbandonedError("abandoned")
+            await self.clock.sleep(deadline - self.clock.monotonic())  # not honoured: wait it out
+        if outcome == "hang":
+            raise httpx.ReadTimeout("timed out")
+        raise httpx.ConnectTimeout("timed out")
 
     def initial(self, *, expires_in: float | None = None) -> Token:
         return self._issue(expires_in if expires_in is not None else self.lifetime)
@@ -68,8 +101,9 @@ class FakeTokenEndpoint:
             issued_at=now,
         )
 
-    async def __call__(self, token: Token) -> Token:
+    async def __call__(self, token: Token, progress: RequestProgress | None = None) -> Token:
         self.calls += 1
+        self.attempt_times.append(self.clock.monotonic())
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -79,14 +113,16 @@ class FakeTokenEndpoint:
             if self.latency:
                 await self.clock.sleep(self.latency)
             outcome = self.script.popleft() if self.script else self.mode
-            if outcome == "hang":
-                # What httpx does to a server that accepted and went quiet: time out.
-                await self.clock.sleep(REQUEST_TIMEOUT)
-                raise httpx.ReadTimeout("timed out")
-            if outcome != "ok":
+            if outcome in ("hang", "hang_connect"):
+                await self._hang(outcome, progress)
+            if outcome not in ("ok", "unsaved"):
                 raise error_for(outcome)
             self.spent.add(token.refresh_token)
-            return self._issue(self.lifetime)
+            fresh = self._issue(self.lifetime)
+            if outcome == "unsaved":
+                self.unsaved.append(fresh)
+                raise TokenNotSavedError(fresh, OSError(28, "No space left on device"), self._retry_save)
+            return fresh
         finally:
             self.in_flight -= 1
 
@@ -106,14 +142,28 @@ class RecordingSink:
         return [s for s, _ in self.events]
 
 
+#: What a token endpoint that is up answers to the probe's GET.
+ANSWERING = "http 405 text/plain"
+
+
 class FakeProbe:
+    """Answers ``answer`` (a probe signature); ``reachable`` is the network-level shorthand."""
+
     def __init__(self) -> None:
-        self.reachable = True
+        self.answer = ANSWERING
         self.calls = 0
 
-    async def __call__(self) -> bool:
+    @property
+    def reachable(self) -> bool:
+        return self.answer != UNREACHABLE
+
+    @reachable.setter
+    def reachable(self, value: bool) -> None:
+        self.answer = ANSWERING if value else UNREACHABLE
+
+    async def __call__(self) -> str:
         self.calls += 1
-        return self.reachable
+        return self.answer
 
 
 FAST = RetryConfig(
@@ -125,6 +175,37 @@ FAST = RetryConfig(
     retrying_ceiling=86400.0,
     jitter=0.0,
 )
+
+
+_PROBE_ANSWERS = {
+    "ok": ANSWERING,
+    "unsaved": ANSWERING,
+    "invalid_grant": ANSWERING,
+    "invalid_client": ANSWERING,
+    "waf": "http 403 -",
+    "500": "http 500 -",
+    "429": "http 429 -",
+    "refused": UNREACHABLE,
+    "hang": "timeout",
+    "hang_connect": "timeout",
+}
+
+
+class TiedProbe:
+    """A probe that sees what the endpoint's current mode would show a GET (a WAF, a dead
+    server and a black hole block every method); ``informative=False`` models a fault on
+    POST alone, which the probe cannot see (it always answers like a healthy endpoint)."""
+
+    def __init__(self, endpoint: FakeTokenEndpoint, *, informative: bool = True) -> None:
+        self.endpoint = endpoint
+        self.informative = informative
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if not self.informative:
+            return ANSWERING
+        return _PROBE_ANSWERS[self.endpoint.mode]
 
 
 async def started(source: MonitoredTokenSource, clock: VirtualClock) -> MonitoredTokenSource:

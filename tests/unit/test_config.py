@@ -45,6 +45,17 @@ def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
 
+def test_reuse_grace_is_off_by_default_and_can_be_set_or_switched_off() -> None:
+    assert RetryConfig.from_env({}).reuse_grace == 0
+    assert RetryConfig.from_env({"MCPKEEPER_TOKEN_REFRESH_REUSE_GRACE": "30s"}).reuse_grace == 30
+    assert RetryConfig.from_env({"MCPKEEPER_TOKEN_REFRESH_REUSE_GRACE": "0"}).reuse_grace == 0
+
+
+def test_format_duration_of_infinity_does_not_overflow() -> None:
+    assert format_duration(float("inf")) == "forever"
+    assert format_duration(float("nan")) == "unknown"
+
+
 def test_defaults_match_the_design() -> None:
     cfg = RetryConfig.from_env({})
     short = (cfg.initial_retry_interval, cfg.max_retry_interval, cfg.max_tries, cfg.max_elapsed)
@@ -56,7 +67,7 @@ def test_every_variable_is_read() -> None:
     env = {}
     expected = {}
     for field, (suffix, kind) in _ENV.items():
-        if kind == "duration":
+        if kind in ("duration", "duration_or_off"):
             env["MCPKEEPER_" + suffix] = "7s"
             expected[field] = 7.0
         elif kind == "int":
@@ -92,6 +103,12 @@ def test_toolhive_names_are_fallbacks_and_ours_win() -> None:
         ("MCPKEEPER_TOKEN_AUTH_RETRYING_MAX_ELAPSED", "-1h"),
         ("MCPKEEPER_TOKEN_REFRESH_AHEAD", "1.5"),
         ("MCPKEEPER_TOKEN_REFRESH_AHEAD", "0"),
+        ("MCPKEEPER_TOKEN_REFRESH_AHEAD", "nan"),
+        ("MCPKEEPER_TOKEN_REFRESH_AHEAD", "NaN"),
+        ("MCPKEEPER_TOKEN_REFRESH_AHEAD", "inf"),
+        ("MCPKEEPER_TOKEN_REFRESH_MAX_TRIES", "1e3"),
+        ("MCPKEEPER_TOKEN_AUTH_RETRYING_TICK_INTERVAL", "9" * 400 + "h"),
+        ("MCPKEEPER_TOKEN_REFRESH_REUSE_GRACE", "-5s"),
     ],
 )
 def test_invalid_values_fall_back_with_one_warning(

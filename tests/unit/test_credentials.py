@@ -100,11 +100,11 @@ def test_corrupt_json_is_a_credential_store_error(store: CredentialStore, tmp_pa
 def test_monitor_inputs_probe_the_token_endpoint(store: CredentialStore) -> None:
     probed: list[str] = []
 
-    def probe_factory(url: str) -> ReachabilityProbe:
+    def probe_factory(url: str, **_: object) -> ReachabilityProbe:
         probed.append(url)
 
-        async def probe() -> bool:
-            return True
+        async def probe() -> str:
+            return "http 405 text/plain"
 
         return probe
 

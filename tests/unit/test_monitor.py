@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -46,10 +47,19 @@ def make(
     clock: VirtualClock,
     *,
     expires_in: float | None = 3600.0,
+    expired: bool = False,
     config: RetryConfig = FAST,
     probe: FakeProbe | None = None,
 ) -> MonitoredTokenSource:
-    token = endpoint.initial(expires_in=expires_in) if expires_in is not None else endpoint._issue(None)
+    """A monitor over a token of ``expires_in`` seconds (``expired``: one that ran out 10 s ago)."""
+    if expired:
+        token = replace(
+            endpoint.initial(expires_in=3600.0), expires_at=clock.wall() - 10, issued_at=clock.wall() - 3610
+        )
+    elif expires_in is None:
+        token = endpoint._issue(None)
+    else:
+        token = endpoint.initial(expires_in=expires_in)
     return MonitoredTokenSource(token, endpoint, sink, config=config, clock=clock, probe=probe, name="w")
 
 
@@ -82,8 +92,8 @@ async def test_background_refresh_on_schedule(endpoint, sink, clock):
 
 
 async def test_permanent_error_on_hot_path_gives_exactly_one_unauthenticated(endpoint, sink, clock):
-    source = await started(make(endpoint, sink, clock, expires_in=1.0), clock)
     endpoint.mode = "invalid_grant"
+    source = await started(make(endpoint, sink, clock, expired=True), clock)
     callers = [asyncio.ensure_future(source.token()) for _ in range(5)]
     await clock.settle()
     results = await asyncio.gather(*callers, return_exceptions=True)
@@ -126,16 +136,23 @@ async def test_cancellation_mid_retry_changes_no_status(endpoint, sink, clock):
     assert not source.alive
 
 
-async def test_short_retry_exhausted_enters_auth_retrying_once_and_monitor_stays_alive(endpoint, sink, clock):
-    # 200 s of life: refresh due at 140 s, expired long before the five tries are spent.
+async def test_auth_retrying_starts_when_the_token_runs_out_not_when_the_budget_does(endpoint, sink, clock):
+    # 200 s of life: refresh due at 140 s; failing tries at 140, 150, 170 (the back-off of
+    # 40 s is cut to the token's end), then the token runs out at 195 s (5 s skew) while
+    # the short retry still has budget: callers are blocked from that instant, so the
+    # status says auth_retrying from that instant.
+    start = clock.monotonic()
     source = await started(make(endpoint, sink, clock, expires_in=200), clock)
-    await enter_retrying(source, endpoint, clock)
-    assert endpoint.calls == FAST.max_tries
+    endpoint.mode = "waf"
+    spent = await clock.run_until(in_state(source, AuthState.RETRYING), max_seconds=7200)
+    assert spent == pytest.approx(195.0)
+    assert [t - start for t in endpoint.attempt_times[:3]] == pytest.approx([140.0, 150.0, 170.0])
     assert sink.statuses == [RETRYING]
     assert source.alive
-    await clock.advance(3 * 600)
+    await clock.advance(1800)
+    # The rest of the short retry (195, 275), then one attempt per 10-minute tick.
+    assert [t - start for t in endpoint.attempt_times[3:]] == pytest.approx([195.0, 275.0, 875.0, 1475.0])
     assert sink.statuses == [RETRYING]
-    assert endpoint.calls == FAST.max_tries + 3  # one attempt per 10-minute tick
     await source.aclose()
 
 
@@ -165,7 +182,10 @@ async def test_ceiling_ends_in_unauthenticated(endpoint, sink, clock):
 async def test_hot_caller_in_auth_retrying_fails_fast_without_a_request(endpoint, sink, clock):
     source = await started(make(endpoint, sink, clock, expires_in=600), clock)
     await enter_retrying(source, endpoint, clock)
-    await clock.advance(700)  # the old token is now expired too
+    await clock.advance(700)
+    # The first call after a quiet spell is demand: it gets an attempt (and waits for it).
+    with pytest.raises(AuthRetryingError):
+        await source.token()
     calls = endpoint.calls
     started_at = clock.monotonic()
     t0 = time.perf_counter()
@@ -202,8 +222,8 @@ async def test_permanent_error_while_retrying_ends_before_ceiling(endpoint, sink
 
 
 async def test_once_dead_transient_hot_calls_never_reenter_retrying(endpoint, sink, clock):
-    source = await started(make(endpoint, sink, clock, expires_in=1.0), clock)
     endpoint.mode = "invalid_grant"
+    source = await started(make(endpoint, sink, clock, expired=True), clock)
     with pytest.raises(UnauthenticatedError):
         await source.token()
     endpoint.mode = "waf"
@@ -217,7 +237,7 @@ async def test_once_dead_transient_hot_calls_never_reenter_retrying(endpoint, si
 
 
 async def test_hot_caller_joining_the_monitors_successful_attempt_ends_running(endpoint, sink, clock):
-    endpoint.latency = 2.0
+    endpoint.latency = 1.0
     source = await started(make(endpoint, sink, clock, expires_in=600), clock)
     await enter_retrying(source, endpoint, clock)
     await clock.advance(700)  # expired
@@ -255,7 +275,7 @@ async def test_token_without_expiry(endpoint, sink, clock):
 
 async def test_concurrent_callers_share_one_request(endpoint, sink, clock):
     endpoint.latency = 0.5
-    source = await started(make(endpoint, sink, clock, expires_in=1.0), clock)
+    source = await started(make(endpoint, sink, clock, expired=True), clock)
     callers = [asyncio.ensure_future(source.token()) for _ in range(100)]
     await clock.run_until(lambda: all(c.done() for c in callers), max_seconds=5)
     tokens = {c.result().access_token for c in callers}
@@ -281,8 +301,8 @@ async def test_valid_token_keeps_serving_through_an_outage_shorter_than_its_life
 
 
 async def test_permanent_invalid_client_says_the_registration_is_stale(endpoint, sink, clock):
-    source = await started(make(endpoint, sink, clock, expires_in=1.0), clock)
     endpoint.mode = "invalid_client"
+    source = await started(make(endpoint, sink, clock, expired=True), clock)
     with pytest.raises(UnauthenticatedError):
         await source.token()
     assert "registration is likely stale" in sink.events[0][1]
@@ -291,8 +311,8 @@ async def test_permanent_invalid_client_says_the_registration_is_stale(endpoint,
 
 
 async def test_retry_after_from_the_token_endpoint_is_honoured(endpoint, sink, clock):
-    source = await started(make(endpoint, sink, clock, expires_in=1.0), clock)
     endpoint.script.extend(["429"])
+    source = await started(make(endpoint, sink, clock, expired=True), clock)
     with pytest.raises(AuthRetryingError) as info:
         await source.token()
     assert info.value.retry_after is not None and info.value.retry_after >= 30
@@ -346,9 +366,10 @@ async def test_demand_triggers_attempts_with_their_own_backoff(endpoint, sink, c
         if endpoint.calls > before:
             attempts_at.append(clock.monotonic() - start)
     made = endpoint.calls - calls
-    assert made <= 64
+    assert made <= FAST.max_attempts_per_hour
     gaps = [b - a for a, b in itertools.pairwise(attempts_at)]
-    assert max(gaps) <= FAST.demand_max_interval + 1
+    # Doubling to the cap, until the hourly budget is spent (then the tick alone).
+    assert max(gaps[:45]) <= FAST.demand_max_interval + 1
     assert attempts_at[0] <= FAST.demand_initial_interval + 1
     await source.aclose()
 
@@ -364,8 +385,8 @@ async def test_wall_clock_jump_triggers_an_attempt(endpoint, sink, clock):
 
 
 async def test_relogin_leaves_dead_for_running(endpoint, sink, clock):
-    source = await started(make(endpoint, sink, clock, expires_in=1.0), clock)
     endpoint.mode = "invalid_grant"
+    source = await started(make(endpoint, sink, clock, expired=True), clock)
     with pytest.raises(UnauthenticatedError):
         await source.token()
     fresh = endpoint.initial()
@@ -385,8 +406,8 @@ async def test_no_stored_token_is_dead_without_a_status_write(endpoint, sink, cl
 
 
 async def test_hanging_endpoint_does_not_hang_callers(endpoint, sink, clock):
-    source = await started(make(endpoint, sink, clock, expires_in=1.0), clock)
     endpoint.mode = "hang"
+    source = await started(make(endpoint, sink, clock, expired=True), clock)
     caller = asyncio.ensure_future(source.token())
     await clock.run_until(caller.done, max_seconds=FAST.caller_wait + 1)
     assert isinstance(caller.exception(), AuthRetryingError)
@@ -429,4 +450,23 @@ async def test_demand_does_not_hammer_an_unreachable_endpoint(endpoint, sink, cl
     endpoint.mode = "ok"
     waited = await clock.run_until(in_state(source, AuthState.FRESH), max_seconds=60)
     assert waited <= FAST.probe_interval + 0.01
+    await source.aclose()
+
+
+async def test_a_call_after_a_suspend_during_an_outage_says_auth_retrying_before_it_is_refused(
+    endpoint, sink, clock
+):
+    # The refresh is failing quietly (token still valid); the laptop sleeps past expiry and
+    # a call arrives on wake, before the monitor's own wake check: the refusal must not
+    # leave the status at running.
+    source = await started(make(endpoint, sink, clock, expires_in=600), clock)
+    endpoint.mode = "429"  # Retry-After: 30 s, so the call cannot ask for an attempt
+    await clock.run_until(lambda: endpoint.calls >= 1, max_seconds=600)
+    assert sink.statuses == []
+    clock.jump_wall(3600)
+    reported: list[WorkloadStatus] = []
+    sink.on_report = lambda status, reason: reported.append(status)
+    with pytest.raises(AuthRetryingError):
+        await source.token()
+    assert reported[:1] == [RETRYING]
     await source.aclose()

@@ -46,9 +46,15 @@ async def _scenario(ops: list[tuple[str, float]], lifetime: float, latency: floa
     history: list[WorkloadStatus] = [R]
     source: MonitoredTokenSource
 
+    reasons: list[str] = [""]
+
     def on_report(status: WorkloadStatus, reason: str) -> None:
-        assert (history[-1], status) in LEGAL, f"illegal transition {history[-1]} -> {status}"
+        if (history[-1], status) == (A, A):
+            assert reason != reasons[-1], "auth_retrying reported twice with the same reason"
+        else:
+            assert (history[-1], status) in LEGAL, f"illegal transition {history[-1]} -> {status}"
         history.append(status)
+        reasons.append(reason)
 
     sink = RecordingSink(on_report=on_report)
     source = MonitoredTokenSource(

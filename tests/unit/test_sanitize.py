@@ -71,3 +71,11 @@ def test_any_text_becomes_one_printable_bounded_line(text: str) -> None:
     assert "\n" not in out and "\r" not in out and "\x1b" not in out
     assert all(ch == " " or ch.isprintable() for ch in out)
     assert out == out.strip()
+
+
+def test_a_huge_text_is_cut_at_a_word_boundary_so_no_half_secret_survives() -> None:
+    secret = "Z" * 64
+    remember_secret(secret)
+    text = " " * 4090 + secret  # the secret straddles the scanning horizon
+    out = server_text(text, limit=100)
+    assert "ZZZ" not in out

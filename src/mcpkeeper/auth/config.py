@@ -9,6 +9,7 @@ must not take a workload down.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -37,6 +38,9 @@ _ENV: dict[str, tuple[str, str]] = {
     "request_timeout": ("TOKEN_REQUEST_TIMEOUT", "duration"),
     "expiry_skew": ("TOKEN_EXPIRY_SKEW", "duration"),
     "caller_wait": ("TOKEN_CALLER_WAIT", "duration"),
+    "reuse_grace": ("TOKEN_REFRESH_REUSE_GRACE", "duration_or_off"),
+    "probe_max_interval": ("TOKEN_PROBE_MAX_INTERVAL", "duration"),
+    "max_attempts_per_hour": ("TOKEN_MAX_ATTEMPTS_PER_HOUR", "int"),
 }
 _PREFIXES = ("MCPKEEPER_", "TOOLHIVE_")
 
@@ -57,23 +61,36 @@ class RetryConfig:
     #: ``refresh_min_lead`` seconds before expiry, whichever comes first.
     refresh_ahead: float = 0.75
     refresh_min_lead: float = 60.0
-    #: Recovery triggers: TCP reachability probe cadence, demand-triggered attempts'
-    #: own back-off, and how often the wall clock is compared with the monotonic one.
+    #: Recovery triggers: the probe's cadence while callers are blocked (it starts at
+    #: ``probe_interval`` and slows to ``probe_max_interval`` over a long outage), demand-
+    #: triggered attempts' own back-off, and how often the wall clock is compared with the
+    #: monotonic one.
     probe_interval: float = 2.0
+    probe_max_interval: float = 5.0
     demand_initial_interval: float = 5.0
     demand_max_interval: float = 60.0
+    #: Token requests an hour of outage may cost at most, whatever triggers them: attempts
+    #: triggered by demand or the probe stop while the last hour holds this many less the
+    #: ticks' share (the scheduled back-off and tick attempts always run).
+    max_attempts_per_hour: int = 60
     wake_check_interval: float = 5.0
     #: A wall-clock jump larger than this (against the monotonic clock) means suspend/resume.
     wake_jump_threshold: float = 30.0
-    #: Timeout of one token request (connect, read, write, pool).
-    request_timeout: float = 30.0
+    #: Timeout of one token request (connect, read, write, pool). Token endpoints answer in
+    #: well under a second; a longer wait only delays recovery from a hung endpoint.
+    request_timeout: float = 10.0
     #: Jitter applied to short-retry back-off, as a fraction (0.2 = ±20 %).
     jitter: float = 0.2
-    #: A token with less life than this is not handed out (the request would die in flight).
+    #: A token with less life than this is not handed out (the request would die in flight);
+    #: never more than a tenth of the token's lifetime (:func:`~mcpkeeper.auth.token.expiry_skew`).
     expiry_skew: float = 5.0
     #: How long a caller with no valid token waits for an attempt in flight before it is
     #: told to come back (a hanging token endpoint must not hang the MCP client too).
-    caller_wait: float = 10.0
+    caller_wait: float = 2.0
+    #: The authorization server's refresh-token reuse grace (Okta's grace period, Auth0's
+    #: reuse interval, Keycloak's max reuse): within it, a refresh token that a hung request
+    #: may have spent can be sent again safely. 0 (the default) assumes strict rotation.
+    reuse_grace: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RetryConfig:
@@ -113,11 +130,13 @@ class RetryConfig:
 def _parse(raw: str, kind: str) -> float | int | None:
     if kind == "duration":
         return positive_duration(raw)
+    if kind == "duration_or_off":  # 0 is a meaningful value: "off"
+        return 0.0 if raw.strip() in ("0", "0s", "off") else positive_duration(raw)
     try:
         value: float = int(raw.strip()) if kind == "int" else float(raw.strip())
     except ValueError:
         return None
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         return None
     if kind == "fraction" and value >= 1:
         return None

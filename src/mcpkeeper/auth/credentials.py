@@ -16,11 +16,20 @@ for one workload and carries the rotation-safety rules of DESIGN §3 "Persistenc
 
 Steps 2–3 run shielded from cancellation: stopping a workload in the middle of a refresh
 must not drop a rotated refresh token the server has already issued.
+
+When the save fails (disk full, read-only home), the new token set is not dropped: it is
+held in memory and handed to the monitor inside :class:`TokenNotSavedError`, whose
+``retry_save`` (:meth:`PersistingRefresher.flush`) the monitor calls until the disk takes
+it. Until then the store is *behind* (it holds the spent refresh token) and the refresher
+knows it: it refreshes from memory, unless another process stored a newer login meanwhile
+(a different ``saved_at``), which wins. A failure of our own disk before the request
+(reading the login, taking the lock) is a :class:`StorageError`: no token was spent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,13 +39,14 @@ from typing import Any
 
 import httpx
 
-from mcpkeeper.auth.errors import TokenEndpointError, classify
-from mcpkeeper.auth.probe import tcp_probe
+from mcpkeeper.auth.errors import StorageError, TokenEndpointError, TokenNotSavedError, classify
+from mcpkeeper.auth.probe import http_probe
+from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.protocols import ReachabilityProbe
 from mcpkeeper.auth.registration import ClientRegistration, is_registration_rejected, rejection_hint
 from mcpkeeper.auth.token import Token
-from mcpkeeper.auth.token_client import TokenEndpoint
-from mcpkeeper.state.locks import DEFAULT_LOCK_TIMEOUT, LockTimeout
+from mcpkeeper.auth.token_client import DEFAULT_TOKEN_TIMEOUT, TokenEndpoint
+from mcpkeeper.state.locks import DEFAULT_LOCK_TIMEOUT, LockTimeout, StateLock
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.secrets import CorruptSecretError, SecretStore
 
@@ -80,7 +90,7 @@ class StoredLogin:
     saved_at: float | None = field(default=None, compare=False)
 
     def token_endpoint_client(
-        self, *, http: httpx.AsyncClient | None = None, timeout: float = 30.0
+        self, *, http: httpx.AsyncClient | None = None, timeout: float = DEFAULT_TOKEN_TIMEOUT
     ) -> TokenEndpoint:
         return TokenEndpoint(
             self.token_endpoint, self.client.credentials, resource=self.resource, http=http, timeout=timeout
@@ -178,7 +188,7 @@ class CredentialStore:
         return self.secrets.delete(name)
 
     def refresher(
-        self, name: str, *, http: httpx.AsyncClient | None = None, timeout: float = 30.0
+        self, name: str, *, http: httpx.AsyncClient | None = None, timeout: float = DEFAULT_TOKEN_TIMEOUT
     ) -> PersistingRefresher:
         return PersistingRefresher(name, self, http=http, timeout=timeout)
 
@@ -187,7 +197,7 @@ class CredentialStore:
         name: str,
         *,
         http: httpx.AsyncClient | None = None,
-        probe_factory: Callable[[str], ReachabilityProbe] = tcp_probe,
+        probe_factory: Callable[..., ReachabilityProbe] = http_probe,
     ) -> MonitorInputs | None:
         """Token, refresher and reachability probe for ``name``; None when it has no stored login.
 
@@ -200,7 +210,7 @@ class CredentialStore:
         return MonitorInputs(
             token=login.token,
             refresher=self.refresher(name, http=http),
-            probe=probe_factory(login.token_endpoint),
+            probe=probe_factory(login.token_endpoint, http=http),
             login=login,
         )
 
@@ -214,7 +224,7 @@ class PersistingRefresher:
         store: CredentialStore,
         *,
         http: httpx.AsyncClient | None = None,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TOKEN_TIMEOUT,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         self.name = name
@@ -224,16 +234,18 @@ class PersistingRefresher:
         self._lock_timeout = lock_timeout
         self._local = asyncio.Lock()
         self._running: set[asyncio.Task[Token]] = set()
+        #: The newest login, held in memory because saving it failed (disk full): the store
+        #: still has the one it replaced, whose refresh token the server has spent.
+        self._unsaved: StoredLogin | None = None
+        #: ``saved_at`` of the login we last read or wrote: a different one on disk means
+        #: another process (a new login, another refresher) wrote since.
+        self._known_saved_at: float | None = None
 
-    async def __call__(self, token: Token) -> Token:
+    async def __call__(self, token: Token, progress: RequestProgress | None = None) -> Token:
         async with self._local:
-            lock = self._store.secrets.lock(self.name, timeout=self._lock_timeout)
+            lock = await self._lock()
             try:
-                await lock.acquire_async()
-            except LockTimeout as exc:
-                raise RefreshLockBusyError(str(exc)) from None
-            try:
-                critical = asyncio.ensure_future(self._refresh_locked(token))
+                critical = asyncio.ensure_future(self._refresh_locked(token, progress))
             except BaseException:
                 lock.release()
                 raise
@@ -244,8 +256,33 @@ class PersistingRefresher:
             # the file lock stays held until then, so the next caller reads that result.
             return await asyncio.shield(critical)
 
-    async def _refresh_locked(self, token: Token) -> Token:
-        login = self._store.load(self.name)
+    async def flush(self) -> None:
+        """Save the login held in memory after a failed save (the monitor retries this)."""
+        async with self._local:
+            lock = await self._lock()
+            try:
+                unsaved = self._unsaved
+                if unsaved is None:
+                    return
+                if self._changed_elsewhere():
+                    self._unsaved = None  # a newer login was stored meanwhile: it wins
+                    return
+                self._save(unsaved)
+            finally:
+                lock.release()
+
+    async def _lock(self) -> StateLock:
+        lock = self._store.secrets.lock(self.name, timeout=self._lock_timeout)
+        try:
+            await lock.acquire_async()
+        except LockTimeout as exc:
+            raise RefreshLockBusyError(str(exc)) from None
+        except OSError as exc:
+            raise StorageError("cannot take the refresh lock", exc) from None
+        return lock
+
+    async def _refresh_locked(self, token: Token, progress: RequestProgress | None) -> Token:
+        login = self._current_login()
         if login is None or login.token is None:
             raise TokenEndpointError(
                 400,
@@ -256,13 +293,15 @@ class PersistingRefresher:
         if _rotated_elsewhere(stored, token):
             _log.info("%s: refresh token already rotated by another process; using its result", self.name)
             return stored
+        endpoint = login.token_endpoint_client(http=self._http, timeout=self._timeout)
         try:
-            fresh = await login.token_endpoint_client(http=self._http, timeout=self._timeout).refresh(stored)
+            fresh = await endpoint.refresh(stored, progress=progress)
         except TokenEndpointError as exc:
             if not is_registration_rejected(classify(exc)):
                 raise
             if login.client.dynamic:  # the next `mcpkeeper login NAME` registers anew
-                self._store.save(self.name, replace(login, registration_rejected=True))
+                with contextlib.suppress(Exception):
+                    self._save(replace(login, registration_rejected=True))
             # Same verdict, but its text (the monitor's status reason) now says what to do.
             raise TokenEndpointError(
                 exc.status_code,
@@ -271,8 +310,39 @@ class PersistingRefresher:
                 retry_after=exc.retry_after,
                 detail=f"- {rejection_hint(self.name, login.client.dynamic)}",
             ) from exc
-        self._store.save(self.name, replace(login, token=fresh))
+        updated = replace(login, token=fresh)
+        try:
+            self._save(updated)
+        except Exception as exc:
+            # The server spent the old refresh token: dropping ``fresh`` now would lose the grant.
+            self._unsaved = updated
+            raise TokenNotSavedError(fresh, exc, self.flush) from exc
         return fresh
+
+    def _current_login(self) -> StoredLogin | None:
+        """The login to refresh: the store's, or the one in memory if the store is behind."""
+        try:
+            login = self._store.load(self.name)
+        except OSError as exc:
+            raise StorageError("cannot read the stored login", exc) from None
+        if self._unsaved is not None:
+            if login is None or login.saved_at == self._known_saved_at:
+                return self._unsaved  # the disk still has what we replaced: memory is newer
+            self._unsaved = None  # a newer login was stored meanwhile: it wins
+        self._known_saved_at = login.saved_at if login is not None else None
+        return login
+
+    def _changed_elsewhere(self) -> bool:
+        try:
+            login = self._store.load(self.name)
+        except OSError as exc:
+            raise StorageError("cannot read the stored login", exc) from None
+        return login is not None and login.saved_at != self._known_saved_at
+
+    def _save(self, login: StoredLogin) -> None:
+        saved = self._store.save(self.name, login)
+        self._known_saved_at = saved.saved_at
+        self._unsaved = None
 
 
 def _rotated_elsewhere(stored: Token, asked: Token) -> bool:

@@ -4,12 +4,22 @@ The whole product rests on one distinction: a *transient* failure (the network, 
 proxy, an overloaded server) clears by itself and must never cost the user a login,
 while a *permanent* one is the authorization server's verdict on our grant and no
 amount of retrying changes it. :func:`classify` draws that line in one pure function,
-table-tested in ``tests/unit/test_errors.py`` (DESIGN §3 "Error taxonomy").
+table-tested in ``tests/integration/test_taxonomy.py`` against real servers (the table is in
+``docs/architecture.md``, "Error taxonomy").
 
 The rule of thumb behind the table: only a well-formed RFC 6749 error object from the
 authorization server itself is a verdict. Anything else that answers 4xx (a WAF's HTML
 page, a captive portal, an empty body) is some box in between and says nothing about
 our refresh token.
+
+A third kind sits beside them: ``storage``, a failure of *our* disk (full, read-only, an
+I/O error) while reading or saving the stored login. It is transient (space comes back)
+but it is neither the network nor the server, and the status says so.
+
+Every text that came from a server goes through :func:`mcpkeeper.sanitize.server_text`
+before it becomes part of an exception message: a ``error_description`` that echoes the
+refresh token, or carries ANSI escapes and newlines, never reaches a status, a log line or
+a client.
 """
 
 from __future__ import annotations
@@ -19,19 +29,29 @@ import email.utils
 import json
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from mcpkeeper.sanitize import server_text
+
+if TYPE_CHECKING:
+    from mcpkeeper.auth.token import Token
+
 __all__ = [
+    "AttemptAbandonedError",
     "AuthRetryingError",
     "Failure",
     "FailureKind",
+    "StorageError",
     "TokenEndpointError",
+    "TokenNotSavedError",
     "TokenUnavailableError",
     "UnauthenticatedError",
+    "UnusableTokenError",
     "classify",
     "parse_retry_after",
 ]
@@ -41,10 +61,24 @@ _TRANSIENT_OAUTH_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _MAX_DESCRIPTION = 200
 
+#: What the endpoint looked like when it failed, in the reachability probe's terms
+#: (:mod:`mcpkeeper.auth.probe`): the monitor compares the two to tell whether the probe
+#: can see the outage.
+UNREACHABLE = "unreachable"
+TIMEOUT = "timeout"
+
+
+def signature(status_code: int, content_type: str | None) -> str:
+    """``http <status> <media type>``: an HTTP answer as the probe and a failure describe it."""
+    media = (content_type or "").split(";", 1)[0].strip().lower() or "-"
+    return f"http {status_code} {media}"
+
 
 class FailureKind(StrEnum):
     TRANSIENT = "transient"
     PERMANENT = "permanent"
+    #: Our own disk failed (reading or saving the stored login): transient, but local.
+    STORAGE = "storage"
     CANCELLED = "cancelled"
 
 
@@ -52,9 +86,10 @@ class FailureKind(StrEnum):
 class Failure:
     """A classified failure.
 
-    ``network`` marks failures below HTTP (DNS, refused, unreachable): only for those can
-    a cheap TCP reachability probe tell when the cause has cleared. ``retry_after`` is
-    the server's own ``Retry-After`` in seconds, when it sent one.
+    ``network`` marks failures below HTTP (DNS, refused, unreachable). ``signature`` is
+    how the endpoint looked (``unreachable``, ``timeout``, ``http 403 text/html``), in the
+    terms of the reachability probe. ``retry_after`` is the server's own ``Retry-After``
+    in seconds, when it sent one.
     """
 
     kind: FailureKind
@@ -63,10 +98,12 @@ class Failure:
     retry_after: float | None = None
     oauth_error: str | None = None
     status_code: int | None = None
+    signature: str | None = None
 
     @property
     def transient(self) -> bool:
-        return self.kind is FailureKind.TRANSIENT
+        """Waiting can fix it (a network or server blip, or our disk filling up)."""
+        return self.kind in (FailureKind.TRANSIENT, FailureKind.STORAGE)
 
     @property
     def permanent(self) -> bool:
@@ -89,12 +126,14 @@ class TokenEndpointError(Exception):
         description: str | None = None,
         retry_after: float | None = None,
         detail: str = "",
+        content_type: str | None = None,
     ) -> None:
         self.status_code = status_code
-        self.oauth_error = oauth_error
-        self.description = description
+        self.content_type = content_type
+        self.oauth_error = server_text(oauth_error, 64) if oauth_error else None
+        self.description = server_text(description, _MAX_DESCRIPTION) if description else None
         self.retry_after = retry_after
-        self.detail = detail
+        self.detail = server_text(detail) if detail else ""
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -111,10 +150,16 @@ class TokenEndpointError(Exception):
     def from_response(cls, response: httpx.Response, *, detail: str = "") -> TokenEndpointError:
         """Describe an error response (the body must already be read)."""
         retry_after = parse_retry_after(response.headers.get("retry-after"))
+        content_type = response.headers.get("content-type")
         error_obj = _oauth_error_object(response)
         if error_obj is None:
             kind = _describe_body(response)
-            return cls(response.status_code, retry_after=retry_after, detail=detail or kind)
+            return cls(
+                response.status_code,
+                retry_after=retry_after,
+                detail=detail or kind,
+                content_type=content_type,
+            )
         code, description = error_obj
         return cls(
             response.status_code,
@@ -122,7 +167,53 @@ class TokenEndpointError(Exception):
             description=description,
             retry_after=retry_after,
             detail=detail,
+            content_type=content_type,
         )
+
+
+class StorageError(Exception):
+    """Our disk failed while reading or writing the stored login (no token was spent).
+
+    Raised by the refresher around its own file or keyring operations, so that
+    :func:`classify` can tell a full disk from a network failure (both are ``OSError``).
+    """
+
+    def __init__(self, action: str, cause: BaseException) -> None:
+        self.action = action
+        self.cause = cause
+        super().__init__(f"{action}: {_short(cause)}")
+
+
+class TokenNotSavedError(Exception):
+    """The server issued ``token``, but saving it failed: use it, and keep trying to save.
+
+    Not a failed refresh: the old refresh token is spent (a rotating server rejects it from
+    now on), so dropping ``token`` would lose the grant. The monitor applies ``token`` as a
+    success and calls :attr:`retry_save` with back-off until the disk takes it.
+    """
+
+    def __init__(self, token: Token, cause: BaseException, retry_save: Callable[[], Awaitable[None]]) -> None:
+        self.token = token
+        self.cause = cause
+        self.retry_save = retry_save
+        super().__init__(f"the new token could not be saved: {_short(cause)}")
+
+
+class UnusableTokenError(Exception):
+    """The server issued a token we cannot use, and asking again yields the same (permanent).
+
+    A ``token_type`` other than Bearer (DPoP is not supported), or an access token with
+    characters that cannot go in an ``Authorization: Bearer`` header: the server's fault,
+    named as such, rather than a misleading 502 from every later request.
+    """
+
+
+class AttemptAbandonedError(Exception):
+    """The monitor gave up on a refresh request before the server could have processed it.
+
+    Raised by the token client when told to abandon a request whose body had not yet been
+    written completely (still connecting, or mid-handshake): the refresh token was not spent.
+    """
 
 
 class TokenUnavailableError(Exception):
@@ -157,30 +248,51 @@ def classify(exc: BaseException) -> Failure:
         return Failure(FailureKind.CANCELLED, "cancelled")
     if isinstance(exc, TokenEndpointError):
         return _classify_endpoint_error(exc)
+    if isinstance(exc, UnusableTokenError):
+        return Failure(FailureKind.PERMANENT, f"unusable token from the authorization server: {exc}")
+    if isinstance(exc, StorageError):
+        return Failure(FailureKind.STORAGE, f"local storage error: {exc}")
+    if isinstance(exc, AttemptAbandonedError):
+        return Failure(FailureKind.TRANSIENT, f"token request abandoned: {_short(exc)}", network=True)
+    network = _classify_network(exc)
+    if network is not None:
+        return network
+    # An exception we do not know (a bug of ours, a library surprise) must not end a grant
+    # the authorization server still honours: keep retrying and say what happened.
+    return Failure(FailureKind.TRANSIENT, f"unexpected error: {type(exc).__name__}: {_short(exc)}")
+
+
+def _classify_network(exc: BaseException) -> Failure | None:
     if _tls_verification_failure(exc):
         return Failure(
             FailureKind.PERMANENT,
             f"TLS certificate verification failed for the token endpoint: {_short(exc)}",
         )
+    transient = FailureKind.TRANSIENT
     if isinstance(exc, httpx.ConnectTimeout):
-        return Failure(FailureKind.TRANSIENT, "timed out connecting to the token endpoint", network=True)
+        return Failure(
+            transient, "timed out connecting to the token endpoint", network=True, signature=TIMEOUT
+        )
     if isinstance(exc, httpx.TimeoutException):
-        # The server accepted the connection and then went quiet ("hang"): a TCP probe would
-        # succeed, so this is *not* a network-level failure the probe could watch.
-        return Failure(FailureKind.TRANSIENT, f"token endpoint timed out ({type(exc).__name__})")
+        # The server accepted the connection and then went quiet ("hang"): not the network.
+        return Failure(transient, f"token endpoint timed out ({type(exc).__name__})", signature=TIMEOUT)
     if isinstance(exc, httpx.ConnectError):
         return Failure(
-            FailureKind.TRANSIENT, f"cannot connect to the token endpoint: {_short(exc)}", network=True
+            transient,
+            f"cannot connect to the token endpoint: {_short(exc)}",
+            network=True,
+            signature=UNREACHABLE,
         )
     if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError):
         return Failure(
-            FailureKind.TRANSIENT, f"connection to the token endpoint failed: {_short(exc)}", network=True
+            transient,
+            f"connection to the token endpoint failed: {_short(exc)}",
+            network=True,
+            signature=UNREACHABLE,
         )
     if isinstance(exc, httpx.TransportError | OSError):
-        return Failure(FailureKind.TRANSIENT, f"network error: {_short(exc)}", network=True)
-    # An exception we do not know (a bug of ours, a library surprise) must not end a grant
-    # the authorization server still honours: keep retrying and say what happened.
-    return Failure(FailureKind.TRANSIENT, f"unexpected error: {type(exc).__name__}: {_short(exc)}")
+        return Failure(transient, f"network error: {_short(exc)}", network=True, signature=UNREACHABLE)
+    return None
 
 
 def _classify_endpoint_error(exc: TokenEndpointError) -> Failure:
@@ -189,6 +301,7 @@ def _classify_endpoint_error(exc: TokenEndpointError) -> Failure:
         "retry_after": exc.retry_after,
         "oauth_error": exc.oauth_error,
         "status_code": status,
+        "signature": signature(status, exc.content_type),
     }
     reason = str(exc)
     if exc.oauth_error in _TRANSIENT_OAUTH_ERRORS:
@@ -215,7 +328,7 @@ def _oauth_error_object(response: httpx.Response) -> tuple[str, str | None] | No
     if not isinstance(code, str) or not code.strip():
         return None
     description = data.get("error_description")
-    description = description[:_MAX_DESCRIPTION] if isinstance(description, str) else None
+    description = description if isinstance(description, str) else None
     return code.strip()[:64], description
 
 
@@ -257,5 +370,4 @@ def _tls_verification_failure(exc: BaseException) -> bool:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text[:_MAX_DESCRIPTION]
+    return server_text(str(exc) or type(exc).__name__, _MAX_DESCRIPTION)

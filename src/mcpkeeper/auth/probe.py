@@ -1,52 +1,49 @@
-"""The cheap "is the network back?" check used while a refresh fails at network level.
+"""The cheap "has the cause cleared?" check the monitor runs while callers are blocked.
 
-Resolving the token endpoint's host and opening a TCP connection tells us the VPN, Wi-Fi
-or DNS is back without sending an HTTP request, so the monitor can poll it every few
-seconds (DESIGN §3 "Retrying") without hammering the authorization server or spending
-anything. TLS is deliberately not attempted: a handshake is not needed to know the
-network path works, and the real refresh that follows does it anyway.
+A GET of the token endpoint spends nothing (no grant is sent), goes the way the refresh
+goes (the same HTTP client: the same environment proxy, TLS settings and DNS), and tells
+the outages apart by what answers:
+
+* ``unreachable`` / ``timeout``: the network (VPN down, Wi-Fi gone, DNS failing, a
+  black-holed route);
+* ``http 403 text/html``: a WAF's block page; ``http 502 text/html``: a proxy that cannot
+  reach the server; ``http 503 …`` / ``http 429 …``: the server itself;
+* ``http 405 …`` / ``http 400 application/json``: a token endpoint that is answering.
+
+The probe does not judge: it returns the signature, and the monitor acts when the
+signature *changes* (see :mod:`mcpkeeper.auth.monitor`), which works whatever a given
+server answers to a GET. The response body is never read.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from urllib.parse import urlsplit
+import httpx
 
+from mcpkeeper.auth.errors import TIMEOUT, UNREACHABLE, signature
 from mcpkeeper.auth.protocols import ReachabilityProbe
 
-__all__ = ["tcp_probe"]
+__all__ = ["http_probe"]
 
 
-def tcp_probe(url: str, timeout: float = 2.0) -> ReachabilityProbe:
-    """A probe that resolves ``url``'s host and connects to its port (443/80 by default).
+def http_probe(url: str, *, http: httpx.AsyncClient | None = None, timeout: float = 2.0) -> ReachabilityProbe:
+    """A probe of ``url`` (the token endpoint) through ``http`` (a client per probe without one)."""
 
-    The probe returns True or False and never raises (except on cancellation).
-    """
-    host, port = _host_port(url)
-
-    async def probe() -> bool:
-        if host is None:
-            return False
+    async def probe() -> str:
         try:
-            async with asyncio.timeout(timeout):
-                _, writer = await asyncio.open_connection(host, port)
-        except Exception:  # DNS, refused, unreachable, timeout, a bad host name: all "not yet"
-            return False
-        writer.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(timeout):
-                await writer.wait_closed()
-        return True
+            if http is not None:
+                return await _probe_with(http, url, timeout)
+            async with httpx.AsyncClient(follow_redirects=False) as client:
+                return await _probe_with(client, url, timeout)
+        except httpx.TimeoutException:
+            return TIMEOUT
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError):
+            return UNREACHABLE
 
     return probe
 
 
-def _host_port(url: str) -> tuple[str | None, int]:
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None, 0
-    default = 443 if parts.scheme.lower() == "https" else 80
-    return parts.hostname, port or default
+async def _probe_with(http: httpx.AsyncClient, url: str, timeout: float) -> str:
+    request = http.build_request("GET", url, headers={"Accept": "application/json"}, timeout=timeout)
+    response = await http.send(request, stream=True, follow_redirects=False)
+    await response.aclose()
+    return signature(response.status_code, response.headers.get("content-type"))

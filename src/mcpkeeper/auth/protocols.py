@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.token import Token
 from mcpkeeper.state.statuses import WorkloadStatus
 
@@ -18,18 +19,26 @@ __all__ = ["ReachabilityProbe", "Refresher", "StatusSink", "TokenProvider"]
 class Refresher(Protocol):
     """Spends ``token.refresh_token`` and returns the new token set.
 
-    Implementations persist the result *before* returning it (DESIGN §3 "Persistence"),
-    and raise whatever the request raised; :func:`mcpkeeper.auth.errors.classify` decides
-    what it means.
+    Implementations persist the result *before* returning it (docs/architecture.md,
+    "Persistence and rotation"), or raise :class:`~mcpkeeper.auth.errors.TokenNotSavedError`
+    carrying it; otherwise they raise whatever the request raised, and
+    :func:`mcpkeeper.auth.errors.classify` decides what it means. ``progress`` reports
+    whether the request was sent and carries the monitor's request to abandon it.
     """
 
-    async def __call__(self, token: Token) -> Token: ...
+    async def __call__(self, token: Token, progress: RequestProgress | None = None) -> Token: ...
 
 
 class ReachabilityProbe(Protocol):
-    """True when the token endpoint accepts a TCP connection (no HTTP request is sent)."""
+    """What the token endpoint answers right now, as a short signature; spends nothing.
 
-    async def __call__(self) -> bool: ...
+    ``"unreachable"`` (DNS, refused, reset), ``"timeout"``, or ``"http <status> <media type>"``
+    for an HTTP answer to a GET of the endpoint (a real token endpoint says 405 or 400, a
+    WAF its block page, a proxy 502). The monitor compares signatures over time: a change
+    while callers are blocked means the cause may have cleared (see the monitor's docstring).
+    """
+
+    async def __call__(self) -> str: ...
 
 
 class StatusSink(Protocol):

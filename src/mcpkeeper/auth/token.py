@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcpkeeper.sanitize import remember_secret
 
-__all__ = ["Token"]
+__all__ = ["MAX_LIFETIME", "Token", "expiry_skew", "is_b64token"]
+
+#: Longest lifetime believed from a server (or a stored file): one year. ``expires_in:
+#: 1e300`` is a server bug, and an absolute time that overflows a datetime breaks every
+#: view of the workload.
+MAX_LIFETIME = 365 * 86400.0
+#: The share of a token's lifetime kept as margin for the request in flight.
+_SKEW_FRACTION = 0.1
+#: RFC 6750 §2.1 ``b64token``: the only characters a Bearer token may have.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def is_b64token(value: str) -> bool:
+    """Whether ``value`` can go in ``Authorization: Bearer`` as it is (RFC 6750 §2.1)."""
+    return _B64TOKEN.fullmatch(value) is not None
+
+
+def expiry_skew(token: Token, max_skew: float) -> float:
+    """Margin before expiry at which ``token`` is no longer handed out.
+
+    ``max_skew`` (5 s by default) for ordinary tokens, but never more than a tenth of the
+    token's lifetime: a fixed 5 s would refuse calls for a third of a 15 s token's life.
+    """
+    if token.expires_at is None or token.issued_at is None:
+        return max_skew
+    lifetime = token.expires_at - token.issued_at
+    if lifetime <= 0:
+        return max_skew
+    return min(max_skew, _SKEW_FRACTION * lifetime)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +103,24 @@ class Token:
         if not isinstance(access, str) or not access:
             raise ValueError("stored token has no access_token")
         refresh = data.get("refresh_token")
-        expires_at = data.get("expires_at")
-        issued_at = data.get("issued_at")
+        issued_at = _finite(data.get("issued_at"))
+        expires_at = _finite(data.get("expires_at"))
+        if expires_at is not None:
+            # A file written by a version that stored ``Infinity`` or a far-future time.
+            expires_at = min(expires_at, (issued_at if issued_at is not None else time.time()) + MAX_LIFETIME)
         scope = data.get("scope")
         return cls(
             access_token=access,
             refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-            expires_at=float(expires_at) if isinstance(expires_at, int | float) else None,
+            expires_at=expires_at,
             scope=scope if isinstance(scope, str) else None,
             token_type=str(data.get("token_type") or "Bearer"),
-            issued_at=float(issued_at) if isinstance(issued_at, int | float) else None,
+            issued_at=issued_at,
         )
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

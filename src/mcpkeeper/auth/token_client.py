@@ -8,20 +8,32 @@ that turns everything into one exception type would hide exactly that.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+import math
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 
-from mcpkeeper.auth.errors import TokenEndpointError
-from mcpkeeper.auth.token import Token
+from mcpkeeper.auth.errors import AttemptAbandonedError, TokenEndpointError, UnusableTokenError
+from mcpkeeper.auth.progress import RequestProgress
+from mcpkeeper.auth.token import MAX_LIFETIME, Token, is_b64token
+from mcpkeeper.sanitize import server_text
 
-__all__ = ["MAX_TOKEN_RESPONSE_BYTES", "ClientCredentials", "TokenEndpoint"]
+__all__ = ["DEFAULT_TOKEN_TIMEOUT", "MAX_TOKEN_RESPONSE_BYTES", "ClientCredentials", "TokenEndpoint"]
+
+_log = logging.getLogger(__name__)
 
 #: A token response is a few KiB; anything far larger is not one and is not read whole.
 MAX_TOKEN_RESPONSE_BYTES = 1 << 20
+#: Token endpoints answer in well under a second; a request still unanswered after this is
+#: hung, and waiting longer only delays the next attempt (and every client queued behind it).
+DEFAULT_TOKEN_TIMEOUT = 10.0
 
 AuthMethod = Literal["none", "client_secret_post", "client_secret_basic"]
 
@@ -46,7 +58,7 @@ class TokenEndpoint:
         *,
         resource: str | None = None,
         http: httpx.AsyncClient | None = None,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TOKEN_TIMEOUT,
     ) -> None:
         self.token_url = token_url
         self.credentials = credentials
@@ -54,14 +66,20 @@ class TokenEndpoint:
         self._http = http
         self._timeout = httpx.Timeout(timeout)
 
-    async def refresh(self, token: Token, *, scope: str | None = None) -> Token:
-        """Spend ``token.refresh_token``; the result keeps it when the server does not rotate."""
+    async def refresh(
+        self, token: Token, *, scope: str | None = None, progress: RequestProgress | None = None
+    ) -> Token:
+        """Spend ``token.refresh_token``; the result keeps it when the server does not rotate.
+
+        ``progress`` lets the monitor see whether the request was sent and abandon it while
+        it was not (see :mod:`mcpkeeper.auth.progress`).
+        """
         if not token.refresh_token:
             raise TokenEndpointError(400, oauth_error="invalid_grant", description="no refresh token stored")
         form = {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
         if scope:
             form["scope"] = scope
-        fresh = await self._request(form)
+        fresh = await self._request(form, progress)
         return token.merged_with(fresh)
 
     async def exchange_code(self, code: str, *, redirect_uri: str, code_verifier: str) -> Token:
@@ -74,7 +92,7 @@ class TokenEndpoint:
             }
         )
 
-    async def _request(self, form: dict[str, str]) -> Token:
+    async def _request(self, form: dict[str, str], progress: RequestProgress | None = None) -> Token:
         if self.resource:
             form["resource"] = self.resource  # RFC 8707
         headers = {"Accept": "application/json"}
@@ -87,9 +105,9 @@ class TokenEndpoint:
             if creds.auth_method == "client_secret_post" and creds.client_secret is not None:
                 form["client_secret"] = creds.client_secret
         if self._http is not None:
-            return await self._send(self._http, form, headers, auth)
+            return await self._send(self._http, form, headers, auth, progress)
         async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as http:
-            return await self._send(http, form, headers, auth)
+            return await self._send(http, form, headers, auth, progress)
 
     async def _send(
         self,
@@ -97,12 +115,18 @@ class TokenEndpoint:
         form: dict[str, str],
         headers: dict[str, str],
         auth: httpx.Auth | None,
+        progress: RequestProgress | None,
     ) -> Token:
+        extensions = {"trace": progress.trace} if progress is not None else None
         request = http.build_request(
-            "POST", self.token_url, data=form, headers=headers, timeout=self._timeout
+            "POST", self.token_url, data=form, headers=headers, timeout=self._timeout, extensions=extensions
         )
         send_auth = auth if auth is not None else httpx.USE_CLIENT_DEFAULT
-        response = await http.send(request, auth=send_auth, stream=True)
+        sending = http.send(request, auth=send_auth, stream=True)
+        if progress is None:
+            response = await sending
+        else:
+            response = await _abandonable(sending, progress)
         try:
             body = await _read_capped(response)
         finally:
@@ -115,6 +139,33 @@ class TokenEndpoint:
         if response.status_code != 200:
             raise TokenEndpointError.from_response(response)
         return _parse_token_response(response, issued_at=time.time())
+
+
+async def _abandonable(
+    sending: Coroutine[Any, Any, httpx.Response], progress: RequestProgress
+) -> httpx.Response:
+    """Await the response headers, unless the monitor abandons the request first.
+
+    An abandon request is honoured while the body was not completely sent (nothing the
+    server could act on), or when the monitor says a resend is safe anyway
+    (``even_if_sent``: a non-rotating server, or one with a reuse grace).
+    """
+    task: asyncio.Task[httpx.Response] = asyncio.ensure_future(sending)
+    watcher = asyncio.ensure_future(progress.abandoned.wait())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and progress.may_abandon():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await task
+            raise AttemptAbandonedError(
+                "abandoned before the server could act on it" if not progress.sent else "abandoned"
+            )
+        return await task
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
 
 
 async def _read_capped(response: httpx.Response) -> bytes | None:
@@ -150,22 +201,62 @@ def _parse_token_response(response: httpx.Response, *, issued_at: float) -> Toke
     access = data.get("access_token")
     if not isinstance(access, str) or not access:
         raise TokenEndpointError(response.status_code, detail="with no access_token in the response")
-    token_type = data.get("token_type", "Bearer")
-    if not isinstance(token_type, str) or token_type.lower() not in ("bearer", "dpop"):
-        token_type = "Bearer"
-    expires_in = data.get("expires_in")
-    expires_at: float | None = None
-    if isinstance(expires_in, str) and expires_in.isdigit():
-        expires_in = int(expires_in)
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
-        expires_at = issued_at + float(expires_in)
+    _check_token_type(data.get("token_type"))
+    if not is_b64token(access):
+        raise UnusableTokenError(
+            "the access token has characters a Bearer token may not contain (RFC 6750 §2.1): "
+            "a fault of the authorization server"
+        )
+    lifetime = _lifetime(data.get("expires_in"))
     refresh = data.get("refresh_token")
     scope = data.get("scope")
     return Token(
         access_token=access,
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-        expires_at=expires_at,
+        expires_at=issued_at + lifetime if lifetime is not None else None,
         scope=scope if isinstance(scope, str) else None,
-        token_type="Bearer" if token_type.lower() == "bearer" else "DPoP",
+        token_type="Bearer",
         issued_at=issued_at,
     )
+
+
+def _check_token_type(token_type: object) -> None:
+    """Bearer (any case) or absent; anything else cannot be sent as ``Authorization: Bearer``."""
+    if token_type is None or (isinstance(token_type, str) and token_type.lower() == "bearer"):
+        return
+    if isinstance(token_type, str) and token_type.lower() == "dpop":
+        raise UnusableTokenError(
+            "the token is DPoP-bound; mcpkeeper sends Bearer tokens only (no DPoP support)"
+        )
+    raise UnusableTokenError(
+        f"token_type {server_text(repr(token_type), 40)} is not Bearer; "
+        "only Bearer tokens (RFC 6750) can be used"
+    )
+
+
+def _lifetime(expires_in: object) -> float | None:
+    """``expires_in`` in seconds, clamped to a year; None (no expiry known) when unusable.
+
+    Numeric strings are accepted (several servers send them). NaN, infinities, zero and
+    negative values are ignored with a warning: the token is then refreshed when the
+    upstream rejects it, which beats trusting a nonsensical number.
+    """
+    if expires_in is None:
+        return None
+    value: float | None = None
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+        value = float(expires_in)
+    elif isinstance(expires_in, str):
+        with contextlib.suppress(ValueError):
+            value = float(expires_in.strip())
+    if value is None or not math.isfinite(value) or value <= 0:
+        _log.warning(
+            "the token endpoint sent expires_in=%s, not a positive number of seconds; treating "
+            "the token as having no known expiry",
+            server_text(repr(expires_in), 40),
+        )
+        return None
+    if value > MAX_LIFETIME:
+        _log.warning("the token endpoint sent expires_in=%.0f; using one year instead", value)
+        return MAX_LIFETIME
+    return value

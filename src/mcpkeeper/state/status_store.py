@@ -16,6 +16,7 @@ so every later reader tells the same story until the workload's owner sets a new
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import logging
@@ -27,6 +28,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from mcpkeeper.sanitize import server_text
 from mcpkeeper.state._atomic import atomic_write_json
 from mcpkeeper.state._clock import utcnow
 from mcpkeeper.state._model_file import load_model_file, write_model_file
@@ -41,6 +43,9 @@ __all__ = ["StatusRecord", "StatusStore", "StoreStatusSink"]
 _log = logging.getLogger(__name__)
 
 _SUFFIX = ".json"
+_MAX_REASON = 500
+_RETRY_INITIAL = 1.0
+_RETRY_MAX = 60.0
 
 
 class _StatusFile(BaseModel):
@@ -69,20 +74,62 @@ class StoreStatusSink:
     """A ``StatusSink`` (see ``mcpkeeper.auth.protocols``) writing one workload's reports here.
 
     ``report`` writes synchronously, so reports land on disk in the order they were made.
-    A failed write (disk full, directory removed) is logged and swallowed: losing a status
-    line must not break the token monitor that reports it.
+    A failed write (disk full, directory removed) must neither break the token monitor
+    that reports it nor leave a stale status on disk for good: the newest report is kept
+    and written again with back-off (1 s doubling to a minute, on the running event loop)
+    until the file is true again; a newer report supersedes it. Reasons pass through the
+    one sanitiser (:func:`mcpkeeper.sanitize.server_text`): one line, no secrets.
     """
 
     def __init__(self, store: StatusStore, name: str, *, pid: int | None) -> None:
         self._store = store
         self.name = validate_name(name)
         self._pid = pid
+        self._pending: tuple[WorkloadStatus, str] | None = None
+        self._retry_delay = _RETRY_INITIAL
+        self._retry: asyncio.TimerHandle | None = None
+
+    @property
+    def behind(self) -> bool:
+        """A report could not be written yet (it is being retried)."""
+        return self._pending is not None
 
     def report(self, status: WorkloadStatus, reason: str) -> None:
+        self._pending = (status, server_text(reason, _MAX_REASON))
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        self._write_pending()
+
+    def _write_pending(self) -> None:
+        self._retry = None
+        pending = self._pending
+        if pending is None:
+            return
         try:
-            self._store.set(self.name, status, reason, pid=self._pid)
+            self._store.set(self.name, *pending, pid=self._pid)
         except OSError as exc:
-            _log.error("could not record status %s of workload %s: %s", status, self.name, exc)
+            _log.error(
+                "could not record status %s of workload %s (%s); trying again in %.0fs",
+                pending[0],
+                self.name,
+                exc,
+                self._retry_delay,
+            )
+            self._schedule_retry()
+            return
+        if self._retry_delay > _RETRY_INITIAL:
+            _log.warning("status of workload %s recorded again after a write failure", self.name)
+        self._pending = None
+        self._retry_delay = _RETRY_INITIAL
+
+    def _schedule_retry(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a CLI process): the next report tries again
+        self._retry = loop.call_later(self._retry_delay, self._write_pending)
+        self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
 
 
 class StatusStore:

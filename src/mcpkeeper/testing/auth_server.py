@@ -275,6 +275,7 @@ class FixtureAuthServer:
                 Route("/register", self._register, methods=["POST"]),
                 Route("/authorize", self._authorize, methods=["GET"]),
                 Route("/token", self._token, methods=["POST"]),
+                Route("/token", self._token_get, methods=["GET"]),
                 Route("/introspect", self._introspect, methods=["POST"]),
             ]
         )
@@ -374,6 +375,23 @@ class FixtureAuthServer:
             return _oauth_error(exc, headers=headers)
         self.counters.record_outcome("ok")
         return JSONResponse(body, headers=_NO_STORE)
+
+    async def _token_get(self, request: Request) -> Response:
+        """A GET of the token endpoint, as a client's reachability probe sends it.
+
+        An outage in front of the server (a WAF, a dead backend, a rate limiter, a hang)
+        answers every method alike, so the fault applies here too; otherwise the answer is
+        what a real token endpoint gives a GET: 405. Not counted as a token request.
+        """
+        mode = self._fault.mode
+        if mode is FaultMode.HANG:
+            await self._hold(request.receive)
+            return PlainTextResponse("Service Unavailable", status_code=503)
+        if mode in (FaultMode.WAF_HTML_403, FaultMode.SERVER_ERROR_500, FaultMode.RATE_LIMITED_429):
+            canned = fault_response(self._fault)
+            assert canned is not None
+            return canned
+        return PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "POST"})
 
     def _grant(self, grant_type: str, form: FormData, authorization: str | None) -> dict[str, Any]:
         client_id, client_secret = _client_credentials(form, authorization)

@@ -17,6 +17,7 @@ import httpx
 
 from mcpkeeper.auth.credentials import CredentialStore, CredentialStoreError
 from mcpkeeper.auth.errors import TokenEndpointError
+from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.protocols import ReachabilityProbe, Refresher
 from mcpkeeper.auth.token import Token
 
@@ -52,7 +53,7 @@ class _NoLogin:
     def __init__(self, name: str) -> None:
         self._name = name
 
-    async def __call__(self, token: Token) -> Token:
+    async def __call__(self, token: Token, progress: RequestProgress | None = None) -> Token:
         raise TokenEndpointError(
             400, oauth_error="invalid_grant", description=f"no stored login for workload {self._name}"
         )
