@@ -485,11 +485,14 @@ async def test_upstream_401_twice_is_503_never_401(
     upstream: Upstream, provider: FakeProvider, proxy_url: str, client: httpx.AsyncClient
 ) -> None:
     upstream.valid_tokens = set()
+    provider.refresh_error = None
     response = await client.post(proxy_url + "/protected", json={"jsonrpc": "2.0", "id": 5, "method": "x"})
+    # The replay's 401 goes back to the provider too: the monitor decides whether the grant
+    # is refused (then unauthenticated); this fake just hands out the next token.
     assert response.status_code == 503
     assert "www-authenticate" not in response.headers
-    assert response.json()["error"]["data"]["status"] == "upstream_unauthorized"
-    assert provider.rejected == ["token-A"]
+    assert response.json()["error"]["data"]["status"] == "token_refreshed"
+    assert provider.rejected == ["token-A", "token-B"]
     assert len(upstream.seen) == 2
 
 
@@ -542,7 +545,7 @@ async def test_tokens_never_reach_the_logs(
     await client.post(proxy_url + "/protected", json={"jsonrpc": "2.0", "id": 2, "method": "x"})  # 401 twice
     provider.error = AuthRetryingError("token endpoint answered HTTP 500", retry_after=3)
     await client.get(proxy_url + "/mcp", headers={"authorization": "Bearer client-secret"})
-    assert provider.rejected == ["token-A", "token-B"]
+    assert provider.rejected == ["token-A", "token-B", "token-B"]
     assert "answering 503" in caplog.text  # the log is there, and says what happened
     for secret in ("token-A", "token-B", "client-secret"):
         assert secret not in caplog.text

@@ -5,7 +5,8 @@ h11's pure-Python parser, anyio stream wrappers, a write per request part). This
 does only what a reverse proxy needs: it writes the request head and a buffered body in
 one ``write``, parses the answer with httptools (C), hands the body out as it arrives
 (SSE streams included, with read back-pressure), never follows redirects, and keeps idle
-connections on a stack (most recently used first, see :mod:`._pool` for why).
+connections on a stack (most recently used first: warm, and the least likely to have been
+closed by the server; each request probes only that one, never scans the idle set).
 
 TLS is asyncio's, with httpx's default context (certificate verification on, certifi).
 Errors come out as :class:`UpstreamTimeout` (connecting or writing took too long),

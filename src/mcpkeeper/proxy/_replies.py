@@ -20,6 +20,7 @@ from typing import Any
 
 from mcpkeeper.auth.errors import TokenUnavailableError, UnauthenticatedError
 from mcpkeeper.proxy._headers import RawHeaders
+from mcpkeeper.sanitize import server_text
 from mcpkeeper.state.statuses import WorkloadStatus
 
 __all__ = ["PROXY_ERROR_CODE", "LocalReply", "reply_for_token_error", "retry_after_seconds"]
@@ -42,6 +43,10 @@ class LocalReply:
     kind: str
     message: str
     retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        # Messages quote reasons that may carry server text: one sanitiser, at the door.
+        object.__setattr__(self, "message", server_text(self.message, 500))
 
     def render(self, method: str, request_body: bytes | None) -> tuple[RawHeaders, bytes]:
         """Headers and body for this reply to a request with ``method`` and ``request_body``."""

@@ -32,7 +32,6 @@ from mcpkeeper.proxy._http1 import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from mcpkeeper.proxy._pool import UpstreamTransport
 from mcpkeeper.proxy._rewrite import Origin
 
 __all__ = [
@@ -55,14 +54,19 @@ KEEPALIVE_EXPIRY = 30.0
 
 
 def create_upstream_client() -> httpx.AsyncClient:
-    """An HTTP client suited to upstream requests (our pool, our timeouts, no redirects).
+    """An HTTP client suited to outgoing requests (our timeouts, no redirects, no cookies).
+
+    The daemon shares one for token refreshes, reachability probes and proxied requests
+    that an environment proxy applies to. No ``transport=`` is passed on purpose: httpx
+    honours ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY`` only for a client that builds its
+    own transports, and behind a corporate proxy every background refresh would fail.
 
     Its cookie jar refuses everything: cookies belong to the MCP clients and pass through
     the proxy untouched; a shared jar would hand one client's session cookie to another.
     """
     client = httpx.AsyncClient(
         timeout=UPSTREAM_TIMEOUT,
-        transport=_transport(),
+        limits=httpx.Limits(max_keepalive_connections=MAX_IDLE_PER_ORIGIN, keepalive_expiry=KEEPALIVE_EXPIRY),
         follow_redirects=False,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
@@ -225,10 +229,6 @@ def _seconds(value: float | None) -> float:
 def _ssl_context() -> ssl.SSLContext:
     """httpx's default context (verification on, certifi's roots), built once: loading it is slow."""
     return httpx.create_ssl_context()
-
-
-def _transport() -> UpstreamTransport:
-    return UpstreamTransport(keepalive_expiry=KEEPALIVE_EXPIRY, max_idle=MAX_IDLE_PER_ORIGIN)
 
 
 def _environment_proxy_applies(origin: Origin) -> bool:

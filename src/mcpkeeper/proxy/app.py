@@ -16,7 +16,9 @@ Per request (the hot path, so plain ASGI and no framework):
    ours (:mod:`._headers`), redirects *not* followed, so the token never leaves the
    upstream origin (DESIGN §7);
 4. on ``401``: ``force_refresh(the token we sent)`` once and replay once if the body is
-   replayable; a second 401 is a 503;
+   replayable; a 401 to the replay goes back to the monitor, which ends the grant when a
+   token from a forced refresh is refused again (``unauthenticated``, 503 with the login
+   hint) instead of refreshing once per client request;
 5. stream the response down as it arrives (SSE included), rewriting upstream-origin URLs in
    ``Location`` and in the legacy ``endpoint`` event to the local origin (:mod:`._rewrite`).
 
@@ -226,11 +228,17 @@ class ProxyApp:
         again = await self._open(scope, body, fresh)
         if not isinstance(again, LocalReply) and again.status_code == 401:
             await again.aclose()
+            # The token just obtained for this very request was refused too: the monitor
+            # decides (a token from a forced refresh rejected again ends the grant).
+            try:
+                await self._provider.force_refresh(fresh)
+            except TokenUnavailableError as exc:
+                return reply_for_token_error(exc, self.name)
             return LocalReply(
                 503,
-                "upstream_unauthorized",
-                f"{self._who} rejected a freshly refreshed token (HTTP 401); if this persists, "
-                f"run `mcpkeeper login {self.name or 'NAME'}`",
+                "token_refreshed",
+                f"{self._who} rejected the token, which has now been refreshed; retry the request",
+                retry_after=0,
             )
         return again
 
