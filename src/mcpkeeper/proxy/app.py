@@ -43,7 +43,7 @@ from mcpkeeper.auth.protocols import TokenProvider
 from mcpkeeper.auth.token import Token
 from mcpkeeper.proxy._body import DEFAULT_REPLAY_LIMIT, ClientDisconnected, RequestBody, read_request_body
 from mcpkeeper.proxy._disconnect import DisconnectWatch
-from mcpkeeper.proxy._guard import foreign_request
+from mcpkeeper.proxy._guard import request_refusal
 from mcpkeeper.proxy._headers import RawHeaders, downstream_headers, header_value, upstream_headers
 from mcpkeeper.proxy._replies import LocalReply, reply_for_token_error
 from mcpkeeper.proxy._rewrite import Origin, UrlRewriter, rewrite_endpoint_event
@@ -148,9 +148,9 @@ class ProxyApp:
             body = await read_request_body(scope["headers"], receive, self._replay_limit)
         except ClientDisconnected:
             return
-        refusal = foreign_request(scope["headers"])
+        refusal = request_refusal(scope["method"], scope["headers"])
         if refusal is not None:
-            log.warning("%s: refused a request that a web page could have sent (%s)", self._who, refusal.kind)
+            log.warning("%s: refused a request (%s): %s", self._who, refusal.kind, refusal.message)
             await self._reply(send, scope["method"], body, refusal)
             return
         status: int | str = "cancelled"
