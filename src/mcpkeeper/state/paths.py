@@ -25,12 +25,24 @@ def state_home(environ: os._Environ[str] | dict[str, str] | None = None) -> Path
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and make it 0700.
+    """Create ``path`` and every missing parent as 0700, and make ``path`` itself 0700.
 
     Secrets and status files sit below it; a world-readable directory would leak
-    workload names and remotes even though the files themselves are 0600.
+    workload names and remotes even though the files themselves are 0600. Parents are
+    created one by one because ``mkdir(parents=True)`` gives them the umask's mode (0755):
+    ``mcpkeeper proxy`` on a fresh ``MCPKEEPER_HOME`` left the home itself readable by all.
+    Parents that already exist are not touched (they may be the user's own directories).
     """
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    missing: list[Path] = []
+    for candidate in (path, *path.parents):
+        if candidate.is_dir():
+            break
+        missing.append(candidate)
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            directory.mkdir(mode=0o700)
+        with contextlib.suppress(PermissionError):
+            os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
     with contextlib.suppress(PermissionError):  # someone else's directory: leave it be
         os.chmod(path, 0o700)
     return path

@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from mcpkeeper.sanitize import redact
+from mcpkeeper.state.paths import ensure_private_dir
 
 __all__ = [
     "TokenRedactingFilter",
@@ -90,7 +91,7 @@ class WorkloadLogRouter(logging.Handler):
     def open_file(self, name: str, path: Path) -> None:
         if name in self._files:
             return
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ensure_private_dir(path.parent)
         handler = logging.FileHandler(path, encoding="utf-8", delay=False)
         path.chmod(0o600)
         handler.setFormatter(logging.Formatter(_FORMAT))

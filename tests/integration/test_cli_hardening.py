@@ -1,0 +1,80 @@
+"""Hardening of the real CLI (subprocesses) against the fixture servers in their own process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.cli_support import (
+    CLI,
+    FixtureProcess,
+    cli_env,
+    list_json,
+    stop_daemon,
+    wait_until,
+    write_browser,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+@pytest.fixture(scope="module")
+def fixtures() -> Iterator[FixtureProcess]:
+    servers = FixtureProcess()
+    try:
+        yield servers
+    finally:
+        servers.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    """A state home that does not exist yet: whatever creates it must make it private."""
+    path = tmp_path / "fresh" / "home"
+    yield path
+    stop_daemon(path)
+
+
+@pytest.fixture
+def env(tmp_path: Path, home: Path) -> dict[str, str]:
+    return cli_env(home, {"BROWSER": str(write_browser(tmp_path))})
+
+
+def _directories(root: Path) -> list[Path]:
+    return [root, *(Path(d) / n for d, names, _ in os.walk(root) for n in names)]
+
+
+async def test_a_foreground_proxy_creates_every_directory_0700(
+    home: Path, env: dict[str, str], fixtures: FixtureProcess
+) -> None:
+    previous = os.umask(0o022)  # the usual umask: mkdir alone would give 0755
+    try:
+        proxy = subprocess.Popen(
+            [*CLI, "proxy", fixtures.mcp_url, "--name", "fg"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        os.umask(previous)
+    try:
+        await asyncio.to_thread(
+            wait_until,
+            lambda: list_json(home, env=env).get("fg", {}).get("status") == "running",
+            timeout=20,
+            what="the foreground proxy to run",
+        )
+        modes = {str(d.relative_to(home.parent)): stat.S_IMODE(d.stat().st_mode) for d in _directories(home)}
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        await asyncio.to_thread(proxy.wait, 10)
+    assert "home/foreground" in modes and "home/logs" in modes, modes
+    assert {path: mode for path, mode in modes.items() if mode != 0o700} == {}
