@@ -15,8 +15,10 @@ import pytest
 from tests.integration.cli_support import (
     CLI,
     FixtureProcess,
+    assert_one_line_error,
     cli_env,
     list_json,
+    run_cli,
     stop_daemon,
     wait_until,
     write_browser,
@@ -78,3 +80,25 @@ async def test_a_foreground_proxy_creates_every_directory_0700(
         await asyncio.to_thread(proxy.wait, 10)
     assert "home/foreground" in modes and "home/logs" in modes, modes
     assert {path: mode for path, mode in modes.items() if mode != 0o700} == {}
+
+
+_BAD_URLS = [
+    ("http://[::1:47001/mcp", "malformed"),
+    ("https://mcp.example.com/" + "a" * 100_000, "characters long"),
+    ("http://user:secret-password@127.0.0.1:9/mcp", "user name or password"),
+    ("http://127.0.0.1:9/mcp\r\nX-Injected: y", "control characters"),
+    ("http://127.0.0.1:9/mcp\x1b[2J", "control characters"),
+    ("http://127.0.0.1:99999/mcp", "malformed"),
+]
+
+
+@pytest.mark.parametrize("command", ["run", "proxy", "login"])
+@pytest.mark.parametrize(("url", "reason"), _BAD_URLS)
+def test_a_bad_remote_url_is_a_usage_error_before_anything_happens(
+    home: Path, env: dict[str, str], command: str, url: str, reason: str
+) -> None:
+    done = run_cli(home, command, url, env=env)
+    assert_one_line_error(done, code=2, contains=reason)
+    assert "secret-password" not in done.stderr
+    assert "\x1b" not in done.stderr
+    assert not home.exists() or not any((home / "secrets").glob("*"))  # nothing was logged in

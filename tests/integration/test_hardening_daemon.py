@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mcpkeeper.api.client import DaemonError
 from mcpkeeper.api.paths import API_PREFIX, socket_path
 from tests.integration.daemon_support import DaemonProcess
 
@@ -53,3 +54,22 @@ async def test_the_control_api_stops_reading_a_chunked_body_at_the_limit(daemon:
     chunks = [b"%x\r\n%s\r\n" % (len(piece), piece)] * 6  # 96 kB, and the body never ends
     answer = await _control_exchange(daemon.home, head, chunks)
     assert answer.startswith(b"HTTP/1.1 413 "), answer
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:9/mcp\r\nX-Injected: y", "control characters"),
+        ("http://user:secret-password@127.0.0.1:9/mcp", "user name or password"),
+        ("http://[::1:47001/mcp", "malformed"),
+        ("http://127.0.0.1:9/" + "a" * 10_000, "characters long"),  # 100 kB: over the body limit
+    ],
+)
+async def test_the_control_api_refuses_the_remote_urls_the_cli_refuses(
+    daemon: DaemonProcess, url: str, reason: str
+) -> None:
+    with pytest.raises(DaemonError) as refused:
+        await daemon.client.create_workload("w", url, auth=False)
+    assert refused.value.status == 400
+    assert reason in refused.value.message and "secret-password" not in refused.value.message
+    assert await daemon.client.list_workloads(include_all=True) == []

@@ -8,8 +8,9 @@ import typer
 
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.state.names import validate_name
+from mcpkeeper.state.remote_url import InvalidRemoteUrlError, check_remote_url
 
-__all__ = ["CallbackPortOpt", "WorkloadNameArg", "checked_name"]
+__all__ = ["CallbackPortOpt", "WorkloadNameArg", "checked_name", "checked_remote_url"]
 
 WorkloadNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Workload name (see `mcpkeeper list`).")]
 
@@ -30,4 +31,13 @@ def checked_name(name: str) -> str:
     try:
         return validate_name(name)
     except ValueError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+
+
+def checked_remote_url(url: str) -> str:
+    """``url`` if it is acceptable as a remote MCP server URL (the rule the control API and the
+    stores apply too: :mod:`mcpkeeper.state.remote_url`), else a one-line usage error."""
+    try:
+        return check_remote_url(url)
+    except InvalidRemoteUrlError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt
+from mcpkeeper.cli._options import CallbackPortOpt, checked_remote_url
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
@@ -87,6 +87,7 @@ def resolve_target(
 ) -> LoginTarget:
     """A URL (new or repeated login) or the name of a workload / stored login (re-login in place)."""
     if "://" in target:
+        checked_remote_url(target)
         chosen = validate_name(name) if name else default_workload_name(target)
         config = _workload(workloads, chosen)
         if config is not None:

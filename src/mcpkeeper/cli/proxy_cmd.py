@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_name
+from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.foreground import foreground_store
 from mcpkeeper.cli.interactive_login import (
@@ -33,7 +33,7 @@ from mcpkeeper.cli.interactive_login import (
     login_interactively,
 )
 from mcpkeeper.cli.login_cmd import default_workload_name
-from mcpkeeper.cli.run_cmd import NameOpt, PortOpt, RemoteUrlArg, check_name_free, check_remote_url
+from mcpkeeper.cli.run_cmd import NameOpt, PortOpt, RemoteUrlArg, check_name_free
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
@@ -58,7 +58,7 @@ def proxy(
     if stdio and port is not None:
         raise CliError("--stdio and --port exclude each other", ExitCode.USAGE)
     home = state_home()
-    check_remote_url(url)
+    checked_remote_url(url)
     chosen = checked_name(name) if name else default_workload_name(url)
     if WorkloadStore(home).exists(chosen):
         raise CliError(

@@ -12,13 +12,12 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlsplit
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_name
+from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url
 from mcpkeeper.cli.daemon_access import start_daemon
-from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.errors import CliError
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
@@ -38,7 +37,7 @@ from mcpkeeper.state.workload_store import WorkloadStore
 if TYPE_CHECKING:
     from mcpkeeper.api.client import DaemonClient
 
-__all__ = ["NameOpt", "PortOpt", "RemoteUrlArg", "check_name_free", "check_remote_url", "run"]
+__all__ = ["NameOpt", "PortOpt", "RemoteUrlArg", "check_name_free", "run"]
 
 #: How long ``run`` waits for a new workload to leave ``starting`` before printing it as it is.
 _SETTLE_TIMEOUT = 15.0
@@ -64,7 +63,7 @@ def run(
 ) -> None:
     """Log in to a remote MCP server and keep it available locally (via the daemon)."""
     home = state_home()
-    check_remote_url(url)
+    checked_remote_url(url)
     chosen = checked_name(name) if name else default_workload_name(url)
     check_name_free(home, chosen)
     result = login_interactively(
@@ -78,12 +77,6 @@ def run(
         print_json({"workload": info, "clients": snippets})
     else:
         _print_human(info, snippets)
-
-
-def check_remote_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CliError(f"not an http(s) URL: {url!r}", ExitCode.USAGE)
 
 
 def check_name_free(home: Path, name: str) -> None:

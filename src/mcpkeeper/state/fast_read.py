@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 from mcpkeeper.state._quarantine import CorruptFile, read_each
 from mcpkeeper.state.names import NAME_PATTERN, names_in, validate_name
+from mcpkeeper.state.remote_url import is_valid_remote_url
 from mcpkeeper.state.statuses import WorkloadStatus
 
 __all__ = ["ConfigFacts", "ConfigScan", "StatusFacts", "read_config", "read_status", "scan_configs"]
@@ -189,16 +189,6 @@ def _is_name(value: Any) -> bool:
     return type(value) is str and NAME_PATTERN.fullmatch(value) is not None
 
 
-def _is_http_url(value: Any) -> bool:
-    if type(value) is not str:
-        return False
-    try:
-        parts = urlsplit(value)
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        return False
-
-
 def _is_instant(value: Any) -> bool:
     if type(value) is not str or not _UTC_INSTANT.fullmatch(value):
         return False
@@ -230,7 +220,7 @@ def _is_bool(value: Any) -> bool:
 # "now" default, so a config without it is handed over rather than guessed.
 _CONFIG_FIELDS: dict[str, tuple[Check, bool]] = {
     "name": (_is_name, True),
-    "remote_url": (_is_http_url, True),
+    "remote_url": (lambda value: type(value) is str and is_valid_remote_url(value), True),
     "port": (_is_port, False),
     "transport": (_one_of("streamable-http", "sse"), False),
     "created_at": (_is_instant, True),

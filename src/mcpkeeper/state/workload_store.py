@@ -17,7 +17,6 @@ import builtins
 import logging
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
-from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -26,6 +25,7 @@ from mcpkeeper.state._model_file import load_model_file, write_model_file
 from mcpkeeper.state._quarantine import CorruptFile, CorruptStateError, read_each
 from mcpkeeper.state.names import names_in, validate_name
 from mcpkeeper.state.paths import ensure_private_dir
+from mcpkeeper.state.remote_url import check_remote_url
 
 __all__ = [
     "CorruptStateError",
@@ -79,10 +79,7 @@ class WorkloadConfig(BaseModel):
     @field_validator("remote_url")
     @classmethod
     def _check_remote_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("remote_url must be an absolute http(s) URL with a host")
-        return value
+        return check_remote_url(value)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (``created_at`` as ISO-8601 UTC)."""
