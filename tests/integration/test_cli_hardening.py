@@ -7,6 +7,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +103,35 @@ def test_a_bad_remote_url_is_a_usage_error_before_anything_happens(
     assert "secret-password" not in done.stderr
     assert "\x1b" not in done.stderr
     assert not home.exists() or not any((home / "secrets").glob("*"))  # nothing was logged in
+
+
+def _marking_browser(directory: Path) -> tuple[Path, Path]:
+    """A ``$BROWSER`` that only leaves a mark: whether a browser was ever opened."""
+    mark = directory / "browser-opened"
+    script = directory / "mark-browser.py"
+    script.write_text(f"#!{sys.executable}\nimport pathlib\npathlib.Path({str(mark)!r}).touch()\n")
+    script.chmod(0o700)
+    return script, mark
+
+
+def _unwritable_homes(tmp_path: Path) -> list[Path]:
+    blocked = tmp_path / "blocked-home"
+    blocked.mkdir()
+    (blocked / "secrets").write_text("a file where a directory must go\n")
+    homes = [blocked]
+    if Path("/proc/self").is_dir():  # unwritable for every user, root included
+        homes.append(Path("/proc/self/mcpkeeper-home"))
+    return homes
+
+
+@pytest.mark.parametrize("command", ["run", "proxy", "login"])
+def test_an_unwritable_home_fails_before_the_browser_opens(
+    tmp_path: Path, fixtures: FixtureProcess, command: str
+) -> None:
+    browser, mark = _marking_browser(tmp_path)
+    for home in _unwritable_homes(tmp_path):
+        env = cli_env(home, {"BROWSER": str(browser)})
+        done = run_cli(home, command, fixtures.mcp_url, "--name", "w", env=env)
+        assert_one_line_error(done, code=1, contains="cannot write to")
+        assert "must be a writable directory" in done.stderr
+        assert not mark.exists(), f"{command} opened the browser before finding {home} unwritable"

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from mcpkeeper.api.client import DaemonError
+from mcpkeeper.api.client import AsyncDaemonClient, DaemonError
 from mcpkeeper.api.paths import API_PREFIX, socket_path
-from tests.integration.daemon_support import DaemonProcess
+from mcpkeeper.testing import FixtureMCPServer
+from tests.integration.daemon_support import DaemonProcess, call_echo, daemon_env
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +80,68 @@ async def test_the_control_api_refuses_the_remote_urls_the_cli_refuses(
     assert refused.value.status == 400
     assert reason in refused.value.message and "secret-password" not in refused.value.message
     assert await daemon.client.list_workloads(include_all=True) == []
+
+
+@pytest.fixture
+def runtime_dir() -> Iterator[Path]:
+    """A short private XDG_RUNTIME_DIR (pytest's tmp_path is too long for one)."""
+    path = Path(tempfile.mkdtemp(prefix="mk-xdg-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _long_home(base: Path) -> Path:
+    home = base / ("h" * 60) / ("o" * 60) / "mcpkeeper-home"
+    assert len(str(home / "run" / "daemon.sock")) > 108  # too long for any Unix socket address
+    return home
+
+
+@pytest.mark.parametrize("xdg", [True, False])
+async def test_a_long_home_still_gets_a_control_socket(
+    tmp_path: Path, runtime_dir: Path, xdg: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _long_home(tmp_path)
+    runtime = runtime_dir
+    if xdg:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    else:
+        monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    async with FixtureMCPServer(require_auth=False) as mcp, DaemonProcess(home) as daemon:
+        sock = socket_path(home)
+        assert len(str(sock)) <= 100
+        assert sock.is_relative_to(runtime) == xdg
+        assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(sock.parent.parent.stat().st_mode) == 0o700
+        await daemon.client.create_workload("open", mcp.url, auth=False)
+        info = await daemon.wait_status("open", "running")
+        assert await call_echo(str(info["url"]), "long home") == "long home"
+        assert await daemon.terminate() == 0
+    assert not sock.exists()
+
+
+async def test_a_socket_directory_of_another_user_is_refused(
+    tmp_path: Path, runtime_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _long_home(tmp_path)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime_dir))
+    planted = socket_path(home).parent.parent
+    assert planted == runtime_dir / "mcpkeeper"
+    planted.mkdir(mode=0o777)
+    os.chown(planted, 65534, 65534)  # as if another user (nobody) had made it first
+    done = subprocess.run(
+        [sys.executable, "-m", "mcpkeeper.daemon"],
+        env=daemon_env(home),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"mcpkeeper serve: {planted} belongs to another user (uid 65534); mcpkeeper will not use it "
+        "for its control socket: remove it"
+    ]
+    with pytest.raises(DaemonError, match="belongs to another user"):
+        AsyncDaemonClient(home)

@@ -23,6 +23,7 @@ from typing import Any, Self
 import httpx
 
 from mcpkeeper.api.paths import API_PREFIX, daemon_log_path, socket_path
+from mcpkeeper.api.socket_dir import UnsafeSocketDirError, verify_socket_dir
 from mcpkeeper.state.paths import ensure_private_dir
 
 __all__ = [
@@ -115,11 +116,18 @@ def _unavailable(home: Path, exc: Exception) -> DaemonUnavailableError:
 # Neither client uses TLS (plain HTTP over a Unix socket); verify=False only spares
 # loading the CA bundle, which costs tens of milliseconds per client.
 def _sync_transport(home: Path) -> httpx.HTTPTransport:
-    return httpx.HTTPTransport(uds=str(socket_path(home)), verify=False)
+    return httpx.HTTPTransport(uds=_checked_socket(home), verify=False)
 
 
 def _async_transport(home: Path) -> httpx.AsyncHTTPTransport:
-    return httpx.AsyncHTTPTransport(uds=str(socket_path(home)), verify=False)
+    return httpx.AsyncHTTPTransport(uds=_checked_socket(home), verify=False)
+
+
+def _checked_socket(home: Path) -> str:
+    try:
+        return str(verify_socket_dir(home))
+    except UnsafeSocketDirError as exc:
+        raise DaemonUnavailableError(str(exc)) from None
 
 
 class DaemonClient:

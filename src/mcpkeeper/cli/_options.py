@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.state.names import validate_name
+from mcpkeeper.state.paths import STATE_SUBDIRS, HomeNotWritableError, check_writable_home
 from mcpkeeper.state.remote_url import InvalidRemoteUrlError, check_remote_url
 
-__all__ = ["CallbackPortOpt", "WorkloadNameArg", "checked_name", "checked_remote_url"]
+__all__ = [
+    "CallbackPortOpt",
+    "WorkloadNameArg",
+    "checked_name",
+    "checked_remote_url",
+    "require_writable_home",
+]
 
 WorkloadNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Workload name (see `mcpkeeper list`).")]
 
@@ -41,3 +49,11 @@ def checked_remote_url(url: str) -> str:
         return check_remote_url(url)
     except InvalidRemoteUrlError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
+
+
+def require_writable_home(home: Path, *extra: str) -> None:
+    """Fail now, before any browser opens, if the state home cannot take what a login stores."""
+    try:
+        check_writable_home(home, (*STATE_SUBDIRS, *extra))
+    except HomeNotWritableError as exc:
+        raise CliError(str(exc)) from None

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_remote_url
+from mcpkeeper.cli._options import CallbackPortOpt, checked_remote_url, require_writable_home
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
@@ -145,6 +145,7 @@ def login(
     wait = _parse_timeout(timeout)
     store = CredentialStore.open()
     chosen = resolve_target(target, name, store, WorkloadStore(state_home()))
+    require_writable_home(state_home())  # before the browser: a login that cannot be stored is lost
     options = LoginOptions(
         callback_port or chosen.callback_port,
         client_id,

@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url
+from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url, require_writable_home
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.foreground import foreground_store
 from mcpkeeper.cli.interactive_login import (
@@ -65,6 +65,7 @@ def proxy(
             f"{chosen!r} is a daemon workload; use 'mcpkeeper connect {chosen}' or pick another --name"
         )
     check_name_free(home, chosen)
+    require_writable_home(home, "foreground/workloads")
     remote_url, issuer = _reuse_login(home, chosen, url)
     auth = True  # a reused login has a token
     if remote_url is None:

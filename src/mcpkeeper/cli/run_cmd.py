@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url
+from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url, require_writable_home
 from mcpkeeper.cli.daemon_access import start_daemon
 from mcpkeeper.cli.errors import CliError
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
@@ -66,6 +66,7 @@ def run(
     checked_remote_url(url)
     chosen = checked_name(name) if name else default_workload_name(url)
     check_name_free(home, chosen)
+    require_writable_home(home)
     result = login_interactively(
         url, chosen, LoginOptions(callback_port, client_id, client_secret, scopes, not no_browser)
     )

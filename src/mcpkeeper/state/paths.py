@@ -12,7 +12,14 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["ensure_private_dir", "state_home"]
+__all__ = ["HomeNotWritableError", "check_writable_home", "ensure_private_dir", "state_home"]
+
+#: What a command that logs in and starts a workload writes under the home.
+STATE_SUBDIRS: tuple[str, ...] = ("secrets", "workloads", "statuses", "locks", "logs", "run")
+
+
+class HomeNotWritableError(OSError):
+    """The state home (or a directory below it) cannot be created or written."""
 
 
 def state_home(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
@@ -46,3 +53,26 @@ def ensure_private_dir(path: Path) -> Path:
     with contextlib.suppress(PermissionError):  # someone else's directory: leave it be
         os.chmod(path, 0o700)
     return path
+
+
+def check_writable_home(home: Path, subdirs: tuple[str, ...] = STATE_SUBDIRS) -> None:
+    """Create ``home`` and ``subdirs`` (0700) and write a probe file in each, or raise
+    :class:`HomeNotWritableError` naming the directory and why.
+
+    Called before a browser login: a login that succeeds and then cannot be stored is
+    lost work for the user (and a token the server issued for nothing).
+    """
+    import tempfile
+
+    for directory in (home, *(home / sub for sub in subdirs)):
+        try:
+            ensure_private_dir(directory)
+            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=directory)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise HomeNotWritableError(
+                f"cannot write to {directory} ({reason}); "
+                f"MCPKEEPER_HOME ({home}) must be a writable directory"
+            ) from None
