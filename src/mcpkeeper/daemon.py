@@ -48,7 +48,8 @@ from mcpkeeper.state.paths import ensure_private_dir, state_home
 from mcpkeeper.vmcp.service import VMCPService
 from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import StoreGrantLoader
-from mcpkeeper.workloads.logs import TokenRedactingFilter
+from mcpkeeper.workloads.log_limits import RepeatLimitedStreamHandler
+from mcpkeeper.workloads.logs import TokenRedactingFilter, written_to_workload_file
 from mcpkeeper.workloads.manager import WorkloadManager
 
 __all__ = ["DaemonAlreadyRunningError", "main", "serve"]
@@ -162,14 +163,20 @@ def _already_running_message(home: Path) -> str:
 
 
 def _configure_logging() -> None:
-    """Daemon-wide log lines go to stderr (``logs/daemon.log`` when the CLI started us)."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Daemon-wide log lines go to stderr (``logs/daemon.log`` when the CLI started us), repeats counted."""
+    handler = RepeatLimitedStreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(TokenRedactingFilter())
+    handler.addFilter(_not_workload_chatter)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("mcpkeeper").setLevel(logging.INFO)
+
+
+def _not_workload_chatter(record: logging.LogRecord) -> bool:
+    """A workload's routine lines are in its own (rotated) log; daemon.log keeps its warnings."""
+    return record.levelno >= logging.WARNING or not written_to_workload_file(record)
 
 
 def _raise_file_limit() -> None:

@@ -9,15 +9,17 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mcpkeeper.api.client import AsyncDaemonClient, DaemonError
 from mcpkeeper.api.paths import API_PREFIX, socket_path
-from mcpkeeper.testing import FixtureMCPServer
-from tests.integration.daemon_support import DaemonProcess, call_echo, daemon_env
+from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
+from tests.integration.daemon_support import FAST_TIMINGS, DaemonProcess, call_echo, daemon_env, store_login
 
 pytestmark = pytest.mark.integration
 
@@ -145,3 +147,36 @@ async def test_a_socket_directory_of_another_user_is_refused(
     ]
     with pytest.raises(DaemonError, match="belongs to another user"):
         AsyncDaemonClient(home)
+
+
+async def test_repeated_503_lines_are_counted_not_written_and_refreshes_are_logged(
+    tmp_path: Path,
+) -> None:
+    from mcpkeeper.workloads.log_limits import BURST
+
+    async with (
+        FixtureAuthServer() as auth,
+        FixtureMCPServer(auth) as mcp,
+        DaemonProcess(tmp_path, FAST_TIMINGS) as daemon,
+    ):
+        # "fresh": a login whose access token is already expired, so the daemon refreshes at once.
+        store_login(tmp_path, "fresh", auth, mcp, expires_at=time.time() - 60)
+        await daemon.client.create_workload("fresh", mcp.url)
+        # "nologin": no stored login at all; every request is answered 503 by the proxy.
+        info = await daemon.client.create_workload("nologin", mcp.url)
+        await daemon.wait_status("nologin", "unauthenticated")
+        url = str(info["url"])
+        async with httpx.AsyncClient(timeout=10) as http:
+            for _ in range(100):
+                assert (await http.get(url)).status_code == 503
+        await daemon.wait_status("fresh", "running")
+        await daemon.client.stop_workload("nologin")  # closes its log file: pending counts are written
+        assert await daemon.terminate() == 0
+
+    lines = (tmp_path / "logs" / "nologin.log").read_text().splitlines()
+    answered = [line for line in lines if "answering 503" in line and "were not written" not in line]
+    assert len(answered) == BURST, lines
+    counted = [line for line in lines if "were not written" in line]
+    assert len(counted) == 1 and "95 more line(s)" in counted[0], counted
+    assert "answering 503" not in (tmp_path / "logs" / "daemon.log").read_text()
+    assert "token refreshed (new access token valid for" in (tmp_path / "logs" / "fresh.log").read_text()
