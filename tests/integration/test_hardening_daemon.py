@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import stat
@@ -12,6 +13,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from mcpkeeper.api.client import AsyncDaemonClient, DaemonError
 from mcpkeeper.api.paths import API_PREFIX, socket_path
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
+from tests.integration.cli_support import cli_env, run_cli
 from tests.integration.daemon_support import FAST_TIMINGS, DaemonProcess, call_echo, daemon_env, store_login
 
 pytestmark = pytest.mark.integration
@@ -180,3 +183,55 @@ async def test_repeated_503_lines_are_counted_not_written_and_refreshes_are_logg
     assert len(counted) == 1 and "95 more line(s)" in counted[0], counted
     assert "answering 503" not in (tmp_path / "logs" / "daemon.log").read_text()
     assert "token refreshed (new access token valid for" in (tmp_path / "logs" / "fresh.log").read_text()
+
+
+def _cli_json(home: Path, *args: str) -> Any:
+    done = run_cli(home, *args, "--format", "json", env=cli_env(home))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+async def test_a_config_found_unreadable_by_the_daemon_stays_visible_until_rm(daemon: DaemonProcess) -> None:
+    home = daemon.home
+    async with FixtureMCPServer(require_auth=False) as mcp:
+        await daemon.client.create_workload("w", mcp.url, auth=False)
+        await daemon.client.create_workload("ok", mcp.url, auth=False)
+        (home / "workloads" / "w.json").write_bytes(b"\x00{ not json")
+        first = {row["name"]: row for row in await daemon.client.list_workloads(include_all=True)}
+        assert not (home / "workloads" / "w.json").exists()  # the daemon moved it aside
+
+        # Later reads, by the daemon and by the CLI reading the disk, still report it.
+        again = {row["name"]: row for row in await daemon.client.list_workloads(include_all=True)}
+        rows = {row["name"]: row for row in await asyncio.to_thread(_cli_json, home, "list", "--all")}
+        detail = await asyncio.to_thread(_cli_json, home, "status", "w")
+        for row in (first["w"], again["w"], rows["w"], detail):
+            assert row["status"] == "unknown", row
+            assert "moved aside to" in row["status_context"] and "mcpkeeper rm w" in row["status_context"]
+        assert again["ok"]["status"] == "running" and rows["ok"]["status"] == "running"
+
+        done = await asyncio.to_thread(run_cli, home, "rm", "w", env=cli_env(home))
+        assert done.returncode == 0, done.stderr
+        assert "w" not in {row["name"] for row in await daemon.client.list_workloads(include_all=True)}
+        assert "w" not in {row["name"] for row in await asyncio.to_thread(_cli_json, home, "list", "--all")}
+        assert list((home / "workloads").glob("w.json*")) == []
+
+
+async def test_a_login_found_unreadable_is_reported_by_every_later_reader(tmp_path: Path) -> None:
+    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
+        store_login(tmp_path, "s", auth, mcp)
+        async with DaemonProcess(tmp_path, FAST_TIMINGS) as daemon:
+            await daemon.client.create_workload("s", mcp.url)
+            await daemon.wait_status("s", "running")
+            assert await daemon.terminate() == 0
+        (tmp_path / "secrets" / "s.json").write_text("not json at all")
+
+        # The first reader (the CLI here) moves it aside; every later one still says so.
+        for _ in range(2):
+            detail = await asyncio.to_thread(_cli_json, tmp_path, "status", "s")
+            assert detail["auth"]["state"] == "unreadable", detail
+            reason = detail["auth"]["reason"]
+            assert "moved aside to" in reason and "mcpkeeper login s" in reason
+        assert not (tmp_path / "secrets" / "s.json").exists()
+        async with DaemonProcess(tmp_path, FAST_TIMINGS) as daemon:
+            info = await daemon.wait_status("s", "unauthenticated")
+            assert "moved aside to" in info["status_context"], info

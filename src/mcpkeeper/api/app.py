@@ -32,6 +32,7 @@ from mcpkeeper.workloads.errors import (
     WorkloadExistsError,
     WorkloadNotFoundError,
 )
+from mcpkeeper.workloads.info import unreadable_config_info
 from mcpkeeper.workloads.manager import WorkloadManager
 
 __all__ = ["create_api_app"]
@@ -90,11 +91,13 @@ class _ControlApi:
 
     async def list_workloads(self, request: Request) -> Response:
         include_all = request.query_params.get("all", "false").lower() in ("1", "true", "yes")
-        rows = []
-        for config in self._manager.list_configs():
+        listing = self._manager.scan_configs()
+        rows = [unreadable_config_info(corrupt) for corrupt in listing.corrupted]  # shown until dealt with
+        for config in listing.configs:
             info = workload_info(config, self._manager.status(config.name))
             if include_all or not _hidden(info["status"]):
                 rows.append(info)
+        rows.sort(key=lambda row: str(row["name"]))
         return JSONResponse({"workloads": rows})
 
     async def detail(self, request: Request) -> Response:

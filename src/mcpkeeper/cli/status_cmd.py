@@ -48,7 +48,8 @@ def status(name: WorkloadNameArg, output: FormatOpt = OutputFormat.TABLE) -> Non
     row = find_row(home, checked_name(name))
     if row is None:
         raise CliError(f"no workload named {name!r} (see 'mcpkeeper list --all')", ExitCode.NOT_FOUND)
-    detail = None if row.foreground else _from_daemon(home, name)
+    # An unreadable config (no remote known) is reported from disk, the same with the daemon up or down.
+    detail = None if row.foreground or row.remote_url is None else _from_daemon(home, name)
     if detail is None:
         detail = _from_disk(home, row)
     if output is OutputFormat.JSON:
@@ -88,11 +89,15 @@ def _stored_login_facts(home: Path, name: str) -> dict[str, Any] | None:
     """Expiry facts of the stored login: times and presence only, never the token itself."""
     from mcpkeeper.auth.credentials import CredentialStore, CredentialStoreError
 
+    store = CredentialStore.open(home)
     try:
-        login = CredentialStore.open(home).load(name)
+        login = store.load(name)
     except CredentialStoreError as exc:
         return {"state": "unreadable", "reason": str(exc)}
     if login is None:
+        earlier = store.secrets.quarantined(name)  # found unreadable before, by any process
+        if earlier is not None:
+            return {"state": "unreadable", "reason": f"{earlier}; run `mcpkeeper login {name}`"}
         return None
     token = login.token
     return {

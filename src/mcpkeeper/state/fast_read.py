@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from mcpkeeper.state._quarantine import CorruptFile, read_each
-from mcpkeeper.state.names import NAME_PATTERN, names_in, validate_name
+from mcpkeeper.state._quarantine import CorruptFile, CorruptStateError, leftover, read_each, scan_names
+from mcpkeeper.state.names import NAME_PATTERN, validate_name
 from mcpkeeper.state.remote_url import is_valid_remote_url
 from mcpkeeper.state.statuses import WorkloadStatus
 
@@ -91,14 +91,18 @@ class ConfigScan(NamedTuple):
 
 def scan_configs(root: Path) -> ConfigScan:
     """``WorkloadStore(root).scan()``, as facts."""
-    names = names_in(root / "workloads", _SUFFIX)
+    names = scan_names(root / "workloads", _SUFFIX)
     return ConfigScan(*read_each(names, lambda name: read_config(root, name), _log))
 
 
 def read_config(root: Path, name: str) -> ConfigFacts | None:
     """``WorkloadStore(root).get(name)``, as facts: None if absent, CorruptStateError if unreadable."""
-    data = _read_json(root / "workloads" / f"{validate_name(name)}{_SUFFIX}")
+    path = root / "workloads" / f"{validate_name(name)}{_SUFFIX}"
+    data = _read_json(path)
     if data is None:
+        earlier = leftover(path, name)  # moved aside by an earlier read, never replaced
+        if earlier is not None:
+            raise CorruptStateError(earlier)
         return None
     if data is not _HAND_OVER and _fits(data, _CONFIG_FIELDS) and data["name"] == name:
         return ConfigFacts(

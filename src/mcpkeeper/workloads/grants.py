@@ -99,7 +99,10 @@ class StoreGrantLoader:
         except CredentialStoreError as exc:
             return Grant(token=None, refresher=_NoLogin(name), reason=str(exc))
         if inputs is None:
-            return Grant(token=None, refresher=_NoLogin(name))
+            # A login found unreadable earlier (maybe by another process) is still the reason.
+            earlier = self._store.secrets.quarantined(name)
+            reason = f"{earlier}; run `mcpkeeper login {name}`" if earlier is not None else None
+            return Grant(token=None, refresher=_NoLogin(name), reason=reason)
         login = inputs.login
         return Grant(
             token=inputs.token,
@@ -111,5 +114,6 @@ class StoreGrantLoader:
         )
 
     def forget(self, name: str) -> None:
-        """Delete the stored login (``rm``)."""
+        """Delete the stored login (``rm``), and a moved-aside unreadable one."""
         self._store.delete(name)
+        self._store.secrets.discard_quarantined(name)

@@ -36,7 +36,7 @@ from mcpkeeper.state.history import Transition
 from mcpkeeper.state.names import validate_name
 from mcpkeeper.state.status_store import StatusRecord, StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
-from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadStore
+from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadListing, WorkloadStore
 from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
@@ -113,6 +113,10 @@ class WorkloadManager:
 
     def list_configs(self) -> list[WorkloadConfig]:
         return self.configs.list()
+
+    def scan_configs(self) -> WorkloadListing:
+        """Every readable config, and every unreadable one not yet dealt with (see ``rm``)."""
+        return self.configs.scan()
 
     def status(self, name: str) -> StatusRecord | None:
         return self.statuses.get(name)
@@ -225,10 +229,12 @@ class WorkloadManager:
     async def remove(self, name: str) -> None:
         """Stop the workload and forget it: config, status, history and stored secrets."""
         async with self._lock(name):
-            self.config(name)
+            with contextlib.suppress(InvalidWorkloadError):  # unreadable: rm is how the user deals with it
+                self.config(name)
             self.statuses.set(name, WorkloadStatus.REMOVING, "removing")
             await self._halt(name, None, "")
             self.configs.delete(name)
+            self.configs.discard_quarantined(name)
             self.statuses.delete(name)
             if self._remove_secrets is not None:
                 self._remove_secrets(name)
