@@ -12,7 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from mcpkeeper.state.status_store import StatusStore
+from mcpkeeper.state.statuses import WorkloadStatus
+from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
+from mcpkeeper.testing import serve_asgi
 from tests.integration.cli_support import (
     CLI,
     FixtureProcess,
@@ -135,3 +143,98 @@ def test_an_unwritable_home_fails_before_the_browser_opens(
         assert_one_line_error(done, code=1, contains="cannot write to")
         assert "must be a writable directory" in done.stderr
         assert not mark.exists(), f"{command} opened the browser before finding {home} unwritable"
+
+
+_HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x1b[31mred\r\nerror: forged second line\u202e"
+
+
+def _hostile_as() -> Starlette:
+    """A remote whose authorization server names itself with terminal escapes and newlines."""
+
+    def origin(request: Request) -> str:
+        return f"http://{request.url.netloc}"
+
+    async def mcp(request: Request) -> Response:
+        metadata = f"{origin(request)}/.well-known/oauth-protected-resource/mcp"
+        challenge = f'Bearer resource_metadata="{metadata}"'
+        return Response(status_code=401, headers={"www-authenticate": challenge})
+
+    async def resource(request: Request) -> Response:
+        base = origin(request)
+        return JSONResponse({"resource": f"{base}/mcp", "authorization_servers": [base]})
+
+    async def server(request: Request) -> Response:
+        base = origin(request)
+        return JSONResponse(
+            {
+                "issuer": base + "/" + _HOSTILE,
+                "authorization_endpoint": f"{base}/authorize",
+                "token_endpoint": f"{base}/token",
+                "registration_endpoint": f"{base}/register",
+                "response_types_supported": ["code"],
+                "code_challenge_methods_supported": ["S256"],
+            }
+        )
+
+    return Starlette(
+        routes=[
+            Route("/mcp", mcp, methods=["GET", "POST"]),
+            Route("/.well-known/oauth-protected-resource/mcp", resource),
+            Route("/.well-known/oauth-protected-resource", resource),
+            Route("/.well-known/oauth-authorization-server", server),
+            Route("/.well-known/openid-configuration", server),
+        ]
+    )
+
+
+def _assert_clean_one_line_error(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("error: "), done.stderr
+    for bad in ("\x1b", "\x07", "\r", "\u202e", "forged second line\n"):
+        assert bad not in done.stderr, repr(done.stderr)
+
+
+async def test_a_hostile_issuer_cannot_write_escapes_or_lines_to_the_terminal(
+    home: Path, env: dict[str, str]
+) -> None:
+    async with serve_asgi(_hostile_as()) as served:
+        done = await asyncio.to_thread(run_cli, home, "login", served.url + "/mcp", "--name", "h", env=env)
+    _assert_clean_one_line_error(done)
+
+
+def _denying_browser(directory: Path) -> Path:
+    """A ``$BROWSER`` that answers the login callback with a hostile error and description."""
+    script = directory / "deny-browser.py"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import sys, httpx, urllib.parse as u\n"
+        "q = dict(u.parse_qsl(u.urlsplit(sys.argv[1]).query))\n"
+        f"bad = {_HOSTILE!r}\n"
+        "params = {'error': 'access_denied' + bad, 'error_description': bad, 'state': q['state']}\n"
+        "httpx.get(q['redirect_uri'], params=params, timeout=10)\n"
+    )
+    script.chmod(0o700)
+    return script
+
+
+def test_a_hostile_callback_error_cannot_write_escapes_or_lines_to_the_terminal(
+    tmp_path: Path, home: Path, fixtures: FixtureProcess
+) -> None:
+    env = cli_env(home, {"BROWSER": str(_denying_browser(tmp_path))})
+    done = run_cli(home, "login", fixtures.mcp_url, "--name", "d", env=env)
+    _assert_clean_one_line_error(done)
+
+
+def test_list_and_status_print_server_text_without_escapes_or_extra_lines(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    WorkloadStore(home).put(WorkloadConfig(name="w", remote_url="https://w.example.com/mcp", port=42111))
+    StatusStore(home).set("w", WorkloadStatus.UNAUTHENTICATED, "token endpoint said: " + _HOSTILE)
+    table = run_cli(home, "list")
+    detail = run_cli(home, "status", "w")
+    for done in (table, detail):
+        assert done.returncode == 0, done.stderr
+        for bad in ("\x1b", "\x07", "\r", "\u202e"):
+            assert bad not in done.stdout, repr(done.stdout)
+    assert next(line for line in table.stdout.splitlines() if "forged second line" in line).startswith("w ")
+    assert sum("forged second line" in line for line in detail.stdout.splitlines()) == 2  # reason + history

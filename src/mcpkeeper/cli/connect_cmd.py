@@ -16,6 +16,7 @@ from mcpkeeper.cli._options import WorkloadNameArg, checked_name
 from mcpkeeper.cli.daemon_access import start_daemon
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
+from mcpkeeper.cli.render import printable
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import CorruptStateError, WorkloadStore
@@ -65,7 +66,8 @@ def _daemon_url(home: Path, name: str) -> str:
             info = client.start_workload(name)
     status = info.get("status")
     if status != "running":
-        print(f"warning: workload {name} is {status}: {info.get('status_context') or ''}", file=sys.stderr)
+        reason = printable(info.get("status_context") or "")
+        print(f"warning: workload {name} is {printable(status)}: {reason}", file=sys.stderr)
     url = info.get("url")
     if not isinstance(url, str):
         raise CliError(f"workload {name!r} has no local URL yet")

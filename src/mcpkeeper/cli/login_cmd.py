@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the login command alone; every failure is one ``error:`` line and a non-zero exit."""
     from typer._click.exceptions import ClickException
 
-    from mcpkeeper.cli.failures import describe_failure
+    from mcpkeeper.cli.failures import describe_failure, error_line
 
     command = typer.main.get_command(_app)
     try:
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except Exception as exc:
         message, code = describe_failure(exc)
-        print(f"error: {message}", file=sys.stderr)
+        print(error_line(message), file=sys.stderr)
         return code
     return ExitCode.OK
 

@@ -126,7 +126,7 @@ def _print_human(info: dict[str, Any], snippets: dict[str, dict[str, Any]]) -> N
     from rich.console import Console
     from rich.text import Text
 
-    from mcpkeeper.cli.render import status_style
+    from mcpkeeper.cli.render import printable, status_style
 
     out = Console(highlight=False, soft_wrap=True)
     status = str(info.get("status"))
@@ -140,7 +140,7 @@ def _print_human(info: dict[str, Any], snippets: dict[str, dict[str, Any]]) -> N
         )
     )
     if info.get("status_context"):
-        out.print(Text(f"  {info['status_context']}", style="dim"))
+        out.print(Text(f"  {printable(info['status_context'])}", style="dim"))
     out.print()
     for client_name, snippet in snippets.items():
         out.print(Text(f"{client_name}:", style="bold"))
