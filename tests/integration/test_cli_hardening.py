@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import stat
@@ -11,7 +12,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -238,3 +242,32 @@ def test_list_and_status_print_server_text_without_escapes_or_extra_lines(tmp_pa
             assert bad not in done.stdout, repr(done.stdout)
     assert next(line for line in table.stdout.splitlines() if "forged second line" in line).startswith("w ")
     assert sum("forged second line" in line for line in detail.stdout.splitlines()) == 2  # reason + history
+
+
+async def test_run_with_client_token_prints_it_in_the_snippets_and_connect_sends_it(
+    tmp_path: Path, home: Path, env: dict[str, str], fixtures: FixtureProcess
+) -> None:
+    done = await asyncio.to_thread(
+        run_cli, home, "run", fixtures.mcp_url, "--name", "ct", "--client-token", "--format", "json", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    token = (home / "secrets" / "client-token").read_text().strip()
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert printed["clients"]["Cursor"]["mcpServers"]["ct"]["headers"] == bearer
+    assert printed["clients"]["VS Code"]["servers"]["ct"]["headers"] == bearer
+    assert "headers" not in printed["clients"]["Claude Desktop"]["mcpServers"]["ct"]  # connect adds it
+    url = printed["workload"]["url"]
+    async with httpx.AsyncClient(timeout=10) as http:
+        refused = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+    assert refused.status_code == 403
+
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mcpkeeper", "connect", "ct"], env=env)
+    with open(tmp_path / "connect.err", "w") as errlog:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            result = await session.call_tool("echo", {"text": "through connect"})
+    assert not result.is_error and result.structured_content == {"result": "through connect"}

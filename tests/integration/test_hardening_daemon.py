@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -16,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from mcpkeeper.api.client import AsyncDaemonClient, DaemonError
 from mcpkeeper.api.paths import API_PREFIX, socket_path
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
+from mcpkeeper.vmcp.runfile import read_vmcp_info
 from tests.integration.cli_support import cli_env, run_cli
 from tests.integration.daemon_support import FAST_TIMINGS, DaemonProcess, call_echo, daemon_env, store_login
 
@@ -235,3 +240,64 @@ async def test_a_login_found_unreadable_is_reported_by_every_later_reader(tmp_pa
         async with DaemonProcess(tmp_path, FAST_TIMINGS) as daemon:
             info = await daemon.wait_status("s", "unauthenticated")
             assert "moved aside to" in info["status_context"], info
+
+
+@contextlib.asynccontextmanager
+async def _session(url: str, headers: dict[str, str]) -> AsyncIterator[Client]:
+    """An MCP session through ``url`` with the SDK client, sending ``headers`` on every request."""
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(10.0, read=30.0)) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        yield client
+
+
+async def _echo_with(url: str, text: str, headers: dict[str, str]) -> str:
+    async with _session(url, headers) as client:
+        result = await client.call_tool("echo", {"text": text})
+    assert not result.is_error, result
+    return str(result.structured_content["result"]) if result.structured_content else ""
+
+
+@pytest.mark.parametrize("globally", [False, True])
+async def test_a_workload_with_client_auth_serves_only_clients_with_the_client_token(
+    tmp_path: Path, globally: bool
+) -> None:
+    env = {**FAST_TIMINGS, "MCPKEEPER_CLIENT_AUTH": "on"} if globally else FAST_TIMINGS
+    async with (
+        FixtureAuthServer() as auth,
+        FixtureMCPServer(auth) as mcp,
+        FixtureMCPServer(require_auth=False) as open_mcp,
+        DaemonProcess(tmp_path, env) as daemon,
+    ):
+        store_login(tmp_path, "guarded", auth, mcp)
+        info = await daemon.client.create_workload("guarded", mcp.url, client_auth=not globally)
+        other = await daemon.client.create_workload("other", open_mcp.url, auth=False)
+        assert info["client_auth"] is True and other["client_auth"] is globally
+        await daemon.wait_status("guarded", "running")
+        token_file = tmp_path / "secrets" / "client-token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        token = token_file.read_text().strip()
+        url, vmcp_url = str(info["url"]), read_vmcp_info(tmp_path).url  # type: ignore[union-attr]
+        assert vmcp_url is not None
+        rpc = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        async with httpx.AsyncClient(timeout=10) as http:
+            for target in (url, vmcp_url):  # another local user: no token, a wrong one, another scheme
+                for headers in ({}, {"Authorization": "Bearer guessed"}, {"Authorization": f"Basic {token}"}):
+                    refused = await http.post(target, json=rpc, headers=headers)
+                    assert refused.status_code == 403, (target, headers, refused.text)
+                    assert "client token" in refused.text and token not in refused.text
+        mcp_before = mcp.mcp_requests
+        # The client token opens the proxy; upstream it is replaced by the workload's token.
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert await _echo_with(url, "with the client token", bearer) == "with the client token"
+        assert mcp.mcp_requests > mcp_before
+        # The aggregated endpoint requires it too, and passes it on to the workload's proxy.
+        async with _session(vmcp_url, bearer) as client:
+            result = await client.call_tool("guarded__echo", {"text": "via vmcp"})
+        assert not result.is_error and result.structured_content == {"result": "via vmcp"}, result
+        # A workload without --client-token stays open (unless the setting asks it of all).
+        if not globally:
+            assert await call_echo(str(other["url"]), "open") == "open"
+        else:
+            assert await _echo_with(str(other["url"]), "guarded too", bearer) == "guarded too"

@@ -121,8 +121,9 @@ class _ControlApi:
         remote_url = _field(body, "remote_url", str)
         port = _field(body, "port", int, required=False)
         auth = _field(body, "auth", bool, required=False)
+        client_auth = _field(body, "client_auth", bool, required=False)
         config = await self._manager.create(
-            name, remote_url, port=port, auth=True if auth is None else auth
+            name, remote_url, port=port, auth=True if auth is None else auth, client_auth=client_auth is True
         )
         return JSONResponse(workload_info(config, self._manager.status(name)), status_code=201)
 

@@ -79,8 +79,9 @@ def _get(name: str) -> _Call:
     return _Call("GET", f"/workloads/{name}")
 
 
-def _create(name: str, remote_url: str, port: int | None, auth: bool) -> _Call:
-    return _Call("POST", "/workloads", {"name": name, "remote_url": remote_url, "port": port, "auth": auth})
+def _create(name: str, remote_url: str, port: int | None, auth: bool, client_auth: bool) -> _Call:
+    body = {"name": name, "remote_url": remote_url, "port": port, "auth": auth, "client_auth": client_auth}
+    return _Call("POST", "/workloads", body)
 
 
 def _action(name: str, action: str) -> _Call:
@@ -168,9 +169,15 @@ class DaemonClient:
         return result
 
     def create_workload(
-        self, name: str, remote_url: str, *, port: int | None = None, auth: bool = True
+        self,
+        name: str,
+        remote_url: str,
+        *,
+        port: int | None = None,
+        auth: bool = True,
+        client_auth: bool = False,
     ) -> dict[str, Any]:
-        result: dict[str, Any] = self._send(_create(name, remote_url, port, auth))
+        result: dict[str, Any] = self._send(_create(name, remote_url, port, auth, client_auth))
         return result
 
     def start_workload(self, name: str) -> dict[str, Any]:
@@ -244,9 +251,15 @@ class AsyncDaemonClient:
         return result
 
     async def create_workload(
-        self, name: str, remote_url: str, *, port: int | None = None, auth: bool = True
+        self,
+        name: str,
+        remote_url: str,
+        *,
+        port: int | None = None,
+        auth: bool = True,
+        client_auth: bool = False,
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(_create(name, remote_url, port, auth))
+        result: dict[str, Any] = await self._send(_create(name, remote_url, port, auth, client_auth))
         return result
 
     async def start_workload(self, name: str) -> dict[str, Any]:

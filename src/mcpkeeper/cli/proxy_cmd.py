@@ -33,7 +33,7 @@ from mcpkeeper.cli.interactive_login import (
     login_interactively,
 )
 from mcpkeeper.cli.login_cmd import default_workload_name
-from mcpkeeper.cli.run_cmd import NameOpt, PortOpt, RemoteUrlArg, check_name_free
+from mcpkeeper.cli.run_cmd import ClientTokenOpt, NameOpt, PortOpt, RemoteUrlArg, check_name_free
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
@@ -53,6 +53,7 @@ def proxy(
     client_secret: ClientSecretOpt = None,
     scopes: ScopeOpt = None,
     no_browser: NoBrowserOpt = False,
+    client_token: ClientTokenOpt = False,
 ) -> None:
     """Run one workload in the foreground, without the daemon (Ctrl-C stops it)."""
     if stdio and port is not None:
@@ -80,6 +81,7 @@ def proxy(
         auth=auth,
         issuer=issuer,
         callback_port=callback_port,
+        client_auth=client_token,
     )
     foreground_store(home).put(config)
     try:
@@ -122,19 +124,25 @@ async def _serve(config: WorkloadConfig, home: Path, *, stdio: bool) -> None:
     main_task = asyncio.current_task()
     assert main_task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    from mcpkeeper.cli.connect_cmd import client_headers
+    from mcpkeeper.workloads.client_auth import client_auth_required
+
     async with WorkloadRuntime(config, home=home) as runtime:
+        headers = client_headers(home) if client_auth_required(config.client_auth) else None
         if stdio:
             print(f"mcpkeeper: {config.name} bridging stdio to {runtime.url}", file=sys.stderr)
-            for finished in await first_done(_bridge(runtime.url), runtime.wait_closed()):
+            for finished in await first_done(_bridge(runtime.url, headers), runtime.wait_closed()):
                 if finished is not None:
                     finished.result()  # re-raise what the bridge or the workload died of
         else:
             print(f"{config.name}: serving {runtime.url} -> {config.remote_url} (Ctrl-C to stop)", flush=True)
+            if headers is not None:
+                print(f"  clients must send 'Authorization: {headers['Authorization']}'", flush=True)
             with contextlib.suppress(asyncio.CancelledError):
                 await runtime.wait_closed()
 
 
-async def _bridge(url: str) -> None:
+async def _bridge(url: str, headers: dict[str, str] | None) -> None:
     from mcpkeeper.proxy.stdio_bridge import run_stdio_bridge
 
-    await run_stdio_bridge(url)
+    await run_stdio_bridge(url, headers=headers)

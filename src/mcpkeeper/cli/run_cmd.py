@@ -30,6 +30,7 @@ from mcpkeeper.cli.interactive_login import (
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.cli.login_cmd import default_workload_name
 from mcpkeeper.cli.snippets import client_snippets, connect_command
+from mcpkeeper.state.client_token import load_client_token
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import WorkloadStore
@@ -37,7 +38,7 @@ from mcpkeeper.state.workload_store import WorkloadStore
 if TYPE_CHECKING:
     from mcpkeeper.api.client import DaemonClient
 
-__all__ = ["NameOpt", "PortOpt", "RemoteUrlArg", "check_name_free", "run"]
+__all__ = ["ClientTokenOpt", "NameOpt", "PortOpt", "RemoteUrlArg", "check_name_free", "run"]
 
 #: How long ``run`` waits for a new workload to leave ``starting`` before printing it as it is.
 _SETTLE_TIMEOUT = 15.0
@@ -47,6 +48,14 @@ RemoteUrlArg = Annotated[str, typer.Argument(metavar="URL", help="The remote MCP
 NameOpt = Annotated[str | None, typer.Option("--name", help="Workload name (default: from the URL's host).")]
 PortOpt = Annotated[
     int | None, typer.Option("--port", min=1, max=65535, help="Local port to serve on (default: a free one).")
+]
+ClientTokenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--client-token",
+        help="Require the local client token (Authorization: Bearer ...) from MCP clients, so that "
+        "other users of this machine cannot use the workload; the snippets below include it.",
+    ),
 ]
 
 
@@ -59,6 +68,7 @@ def run(
     client_secret: ClientSecretOpt = None,
     scopes: ScopeOpt = None,
     no_browser: NoBrowserOpt = False,
+    client_token: ClientTokenOpt = False,
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Log in to a remote MCP server and keep it available locally (via the daemon)."""
@@ -71,9 +81,12 @@ def run(
         url, chosen, LoginOptions(callback_port, client_id, client_secret, scopes, not no_browser)
     )
     with start_daemon(home) as client:
-        info = _create(client, home, chosen, result.remote_url, port, auth=result.auth_required)
+        info = _create(
+            client, home, chosen, result.remote_url, port, auth=result.auth_required, client_auth=client_token
+        )
         info = _settled(client, chosen, info)
-    snippets = client_snippets(chosen, str(info.get("url")), command=connect_command())
+    token = load_client_token(home) if info.get("client_auth") else None
+    snippets = client_snippets(chosen, str(info.get("url")), command=connect_command(), client_token=token)
     if output is OutputFormat.JSON:
         print_json({"workload": info, "clients": snippets})
     else:
@@ -94,12 +107,19 @@ def check_name_free(home: Path, name: str) -> None:
 
 
 def _create(
-    client: DaemonClient, home: Path, name: str, remote_url: str, port: int | None, *, auth: bool
+    client: DaemonClient,
+    home: Path,
+    name: str,
+    remote_url: str,
+    port: int | None,
+    *,
+    auth: bool,
+    client_auth: bool,
 ) -> dict[str, Any]:
     from mcpkeeper.api.client import DaemonError
 
     try:
-        return client.create_workload(name, remote_url, port=port, auth=auth)
+        return client.create_workload(name, remote_url, port=port, auth=auth, client_auth=client_auth)
     except DaemonError:
         if auth and not WorkloadStore(home).exists(name):
             _forget_login(home, name)

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from mcpkeeper.proxy._replies import LocalReply
 
-__all__ = ["foreign_request", "request_refusal"]
+__all__ = ["client_token_refusal", "foreign_request", "request_refusal"]
 
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 _NEVER_FORWARDED = frozenset({"TRACE", "CONNECT"})
@@ -45,6 +45,15 @@ def request_refusal(
     foreign = foreign_request(headers)
     if foreign is not None or client_token is None:
         return foreign
+    return client_token_refusal(headers, client_token)
+
+
+def client_token_refusal(headers: Iterable[tuple[bytes, bytes]], client_token: str) -> LocalReply | None:
+    """A 403 unless the request carries ``Authorization: Bearer <client_token>``.
+
+    403, not 401: a 401 makes MCP clients start an OAuth flow against us, which cannot
+    succeed; the message says what to send instead.
+    """
     for key, value in headers:
         if key == b"authorization" and _bearer_matches(value, client_token):
             return None

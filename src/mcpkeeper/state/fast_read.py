@@ -235,6 +235,7 @@ _CONFIG_FIELDS: dict[str, tuple[Check, bool]] = {
     "client_id": (_is_optional_str, False),
     "desired_state": (_one_of("running", "stopped"), False),
     "auth": (_is_bool, False),
+    "client_auth": (_is_bool, False),
 }
 
 _STATUS_FIELDS: dict[str, tuple[Check, bool]] = {

@@ -79,6 +79,9 @@ class WorkloadConfig(BaseModel):
     """What the user asked for: a restarted daemon brings back only ``running`` workloads."""
     auth: bool = True
     """Whether the workload injects a token; False for a remote that needs no authentication."""
+    client_auth: bool = False
+    """Whether local clients must show the client token (``run --client-token``; see
+    :mod:`mcpkeeper.workloads.client_auth` for when it is required anyway)."""
 
     @field_validator("name")
     @classmethod

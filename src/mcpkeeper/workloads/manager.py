@@ -38,6 +38,7 @@ from mcpkeeper.state.status_store import StatusRecord, StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadListing, WorkloadStore
 from mcpkeeper.workloads.aio import first_done
+from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.runtime import WorkloadRuntime
@@ -114,6 +115,10 @@ class WorkloadManager:
     def list_configs(self) -> list[WorkloadConfig]:
         return self.configs.list()
 
+    def client_auth_in_use(self) -> bool:
+        """Whether a workload that runs now requires the client token (then so does the vMCP)."""
+        return any(client_auth_required(slot.config.client_auth) for slot in self._slots.values())
+
     def scan_configs(self) -> WorkloadListing:
         """Every readable config, and every unreadable one not yet dealt with (see ``rm``)."""
         return self.configs.scan()
@@ -164,7 +169,13 @@ class WorkloadManager:
             self.statuses.set(name, WorkloadStatus.STOPPED, "stopped by the user")
 
     async def create(
-        self, name: str, remote_url: str, *, port: int | None = None, auth: bool = True
+        self,
+        name: str,
+        remote_url: str,
+        *,
+        port: int | None = None,
+        auth: bool = True,
+        client_auth: bool = False,
     ) -> WorkloadConfig:
         """Save a new workload and start it. Its port is fixed now and kept for good."""
         name = _checked(name)
@@ -180,6 +191,7 @@ class WorkloadManager:
                     remote_url=remote_url,
                     port=chosen,
                     auth=auth,
+                    client_auth=client_auth,
                     issuer=grant.issuer if grant is not None else None,
                     client_id=grant.client_id if grant is not None else None,
                     resource=grant.resource if grant is not None else None,
