@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mcpkeeper.net import bind_loopback
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
@@ -271,3 +272,18 @@ async def test_run_with_client_token_prints_it_in_the_snippets_and_connect_sends
             await session.initialize()
             result = await session.call_tool("echo", {"text": "through connect"})
     assert not result.is_error and result.structured_content == {"result": "through connect"}
+
+
+@pytest.mark.parametrize("command", ["run", "proxy"])
+def test_a_port_in_use_fails_before_the_browser_opens(
+    tmp_path: Path, home: Path, fixtures: FixtureProcess, command: str
+) -> None:
+    browser, mark = _marking_browser(tmp_path)
+    with bind_loopback(0) as held:
+        port = held.getsockname()[1]
+        done = run_cli(
+            home, command, fixtures.mcp_url, "--name", "p", "--port", str(port),
+            env=cli_env(home, {"BROWSER": str(browser)}),
+        )
+    assert_one_line_error(done, code=1, contains=f"port {port} on 127.0.0.1 is already in use")
+    assert not mark.exists()

@@ -33,7 +33,14 @@ from mcpkeeper.cli.interactive_login import (
     login_interactively,
 )
 from mcpkeeper.cli.login_cmd import default_workload_name
-from mcpkeeper.cli.run_cmd import ClientTokenOpt, NameOpt, PortOpt, RemoteUrlArg, check_name_free
+from mcpkeeper.cli.run_cmd import (
+    ClientTokenOpt,
+    NameOpt,
+    PortOpt,
+    RemoteUrlArg,
+    check_name_free,
+    check_port_free,
+)
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
@@ -67,6 +74,8 @@ def proxy(
         )
     check_name_free(home, chosen)
     require_writable_home(home, "foreground/workloads")
+    if port is not None:
+        check_port_free(home, port)
     remote_url, issuer = _reuse_login(home, chosen, url)
     auth = True  # a reused login has a token
     if remote_url is None:

@@ -38,7 +38,15 @@ from mcpkeeper.state.workload_store import WorkloadStore
 if TYPE_CHECKING:
     from mcpkeeper.api.client import DaemonClient
 
-__all__ = ["ClientTokenOpt", "NameOpt", "PortOpt", "RemoteUrlArg", "check_name_free", "run"]
+__all__ = [
+    "ClientTokenOpt",
+    "NameOpt",
+    "PortOpt",
+    "RemoteUrlArg",
+    "check_name_free",
+    "check_port_free",
+    "run",
+]
 
 #: How long ``run`` waits for a new workload to leave ``starting`` before printing it as it is.
 _SETTLE_TIMEOUT = 15.0
@@ -77,6 +85,8 @@ def run(
     chosen = checked_name(name) if name else default_workload_name(url)
     check_name_free(home, chosen)
     require_writable_home(home)
+    if port is not None:
+        check_port_free(home, port)
     result = login_interactively(
         url, chosen, LoginOptions(callback_port, client_id, client_secret, scopes, not no_browser)
     )
@@ -104,6 +114,19 @@ def check_name_free(home: Path, name: str) -> None:
         if record is not None and pid_alive(record.pid):
             raise CliError(f"{name!r} is running in the foreground (mcpkeeper proxy, pid {record.pid})")
         foreground_store(home).delete(name)  # a leftover of a proxy that died: the name is free
+
+
+def check_port_free(home: Path, port: int) -> None:
+    """Refuse, before the browser opens, a ``--port`` another workload owns or another process holds."""
+    from mcpkeeper.net import PortInUseError, bind_loopback
+
+    for config in WorkloadStore(home).list():
+        if config.port == port:
+            raise CliError(f"port {port} is already used by workload {config.name!r}")
+    try:
+        bind_loopback(port).close()
+    except PortInUseError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _create(
