@@ -282,7 +282,13 @@ def test_a_port_in_use_fails_before_the_browser_opens(
     with bind_loopback(0) as held:
         port = held.getsockname()[1]
         done = run_cli(
-            home, command, fixtures.mcp_url, "--name", "p", "--port", str(port),
+            home,
+            command,
+            fixtures.mcp_url,
+            "--name",
+            "p",
+            "--port",
+            str(port),
             env=cli_env(home, {"BROWSER": str(browser)}),
         )
     assert_one_line_error(done, code=1, contains=f"port {port} on 127.0.0.1 is already in use")

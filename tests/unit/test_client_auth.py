@@ -28,6 +28,7 @@ def test_the_rule_requested_global_setting_or_not_loopback() -> None:
 def test_the_token_is_made_once_0600_and_then_kept(tmp_path: Path) -> None:
     assert load_client_token(tmp_path) is None
     results: list[str] = []
+
     def create() -> None:
         results.append(ensure_client_token(tmp_path))
 
