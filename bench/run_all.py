@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_token.py", "bench_proxy.py", "bench_memory.py", "bench_cli.py"]
+BENCHES = ["bench_token.py", "bench_proxy.py", "bench_memory.py", "bench_cli.py", "bench_hardening.py"]
 
 
 def main() -> int:

@@ -30,7 +30,15 @@ from pathlib import Path
 
 from mcpkeeper.api.app import create_api_app
 from mcpkeeper.api.client import EXIT_ALREADY_RUNNING
-from mcpkeeper.api.paths import daemon_log_path, lock_path, pid_path, run_dir, socket_path
+from mcpkeeper.api.paths import (
+    daemon_log_path,
+    lock_path,
+    pid_path,
+    run_dir,
+    socket_path,
+    socket_uses_short_dir,
+)
+from mcpkeeper.api.socket_dir import UnsafeSocketDirError, prepare_socket_dir
 from mcpkeeper.net import InLoopServer, bind_unix
 from mcpkeeper.net.loop import run as run_loop
 from mcpkeeper.proxy.app import create_upstream_client
@@ -40,14 +48,14 @@ from mcpkeeper.state.paths import ensure_private_dir, state_home
 from mcpkeeper.vmcp.service import VMCPService
 from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import StoreGrantLoader
-from mcpkeeper.workloads.logs import TokenRedactingFilter
+from mcpkeeper.workloads.log_limits import RepeatLimitedStreamHandler
+from mcpkeeper.workloads.logs import TokenRedactingFilter, written_to_workload_file
 from mcpkeeper.workloads.manager import WorkloadManager
 
 __all__ = ["DaemonAlreadyRunningError", "main", "serve"]
 
 log = logging.getLogger("mcpkeeper.daemon")
 
-_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
 _WANTED_FILES = 65536
 
 
@@ -108,6 +116,9 @@ async def _serve_locked(home: Path, ready: Callable[[], None] | None) -> None:
         await http.aclose()
         for path in (socket_path(home), pid_path(home)):
             path.unlink(missing_ok=True)
+        if socket_uses_short_dir(home):
+            with contextlib.suppress(OSError):  # the per-home directory outside the home, if empty
+                socket_path(home).parent.rmdir()
         log.info("mcpkeeper daemon stopped")
 
 
@@ -124,9 +135,7 @@ def _log_restore_failure(task: asyncio.Task[None]) -> None:
 
 
 def _bind_control_socket(home: Path) -> socket.socket:
-    path = socket_path(home)
-    if len(str(path)) > _SOCKET_PATH_MAX:
-        raise RuntimeError(f"path too long for a Unix socket: {path}; use a shorter MCPKEEPER_HOME")
+    path = prepare_socket_dir(home)  # under <home>/run, or a short private directory if that is too long
     if path.exists() or path.is_symlink():
         if _answers(path):
             raise DaemonAlreadyRunningError(_already_running_message(home))
@@ -154,14 +163,20 @@ def _already_running_message(home: Path) -> str:
 
 
 def _configure_logging() -> None:
-    """Daemon-wide log lines go to stderr (``logs/daemon.log`` when the CLI started us)."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Daemon-wide log lines go to stderr (``logs/daemon.log`` when the CLI started us), repeats counted."""
+    handler = RepeatLimitedStreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(TokenRedactingFilter())
+    handler.addFilter(_not_workload_chatter)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("mcpkeeper").setLevel(logging.INFO)
+
+
+def _not_workload_chatter(record: logging.LogRecord) -> bool:
+    """A workload's routine lines are in its own (rotated) log; daemon.log keeps its warnings."""
+    return record.levelno >= logging.WARNING or not written_to_workload_file(record)
 
 
 def _raise_file_limit() -> None:
@@ -183,6 +198,9 @@ def main() -> None:
     except DaemonAlreadyRunningError as exc:
         print(f"mcpkeeper serve: {exc}", file=sys.stderr)
         sys.exit(EXIT_ALREADY_RUNNING)
+    except UnsafeSocketDirError as exc:
+        print(f"mcpkeeper serve: {exc}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:  # a second Ctrl+C during shutdown
         pass
     with contextlib.suppress(Exception):

@@ -269,8 +269,9 @@ async def test_run_a_remote_that_needs_no_login_skips_the_browser(
 
 
 def test_a_daemon_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:
-    # A Unix socket path has a length limit: a home this deep makes the daemon fail at start.
-    home = tmp_path / ("d" * 60) / ("e" * 60)
+    # A file where the daemon's run/ directory must go makes it fail at start.
+    home = tmp_path / "home"
     WorkloadStore(home).put(WorkloadConfig(name="w", remote_url="https://w.example.com/mcp", port=42300))
+    (home / "run").write_text("not a directory\n")
     done = run_cli(home, "start", "w")
     assert_one_line_error(done, code=4, contains="daemon")

@@ -223,3 +223,47 @@ async def test_a_workload_speaking_the_older_sse_transport_is_aggregated_too(tmp
         finally:
             await service.stop()
             await manager.shutdown()
+
+
+async def test_workload_names_with_the_separator_never_shadow_each_other(tmp_path: Path) -> None:
+    # Workload "a" with tool "b__c" and workload "a__b" with tool "c": joined plainly, both
+    # are "a__b__c", and which one a client reaches depended on which workloads existed.
+    def server(name: str, tool: str) -> MCPServer:
+        mcp = MCPServer(name, log_level="WARNING")
+
+        @mcp.tool(name=tool, description="Say which workload answered.")
+        def which() -> str:
+            return name
+
+        return mcp
+
+    first, second = server("a", "b__c"), server("a__b", "c")
+    async with (
+        ServedApp(first.streamable_http_app(), lifespan="on") as served_a,
+        ServedApp(second.streamable_http_app(), lifespan="on") as served_ab,
+    ):
+        manager = WorkloadManager(tmp_path)
+        service = VMCPService(tmp_path, manager, VMCPSettings(call_timeout=10.0, tools_max_age=0.0))
+        try:
+            await manager.create("a__b", f"{served_ab.url}/mcp", auth=False)
+            await service.start()
+            assert service.url is not None
+            async with Client(service.url) as client:
+                (learnt,) = _names(await client.list_tools())
+                await manager.create("a", f"{served_a.url}/mcp", auth=False)
+                await wait_for(
+                    lambda: _listed(client, 2), timeout=10, what="workload a's tool to be listed"
+                )
+                names = _names(await client.list_tools())
+                assert learnt in names  # the name a client learnt still exists...
+                answered = await client.call_tool(learnt, {})
+                assert _text(answered) == "a__b"  # ...and still reaches the same tool
+                (other,) = names - {learnt}
+                assert _text(await client.call_tool(other, {})) == "a"
+        finally:
+            await service.stop()
+            await manager.shutdown()
+
+
+async def _listed(client: Client, count: int) -> bool:
+    return len(_names(await client.list_tools())) == count

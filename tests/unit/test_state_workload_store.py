@@ -153,7 +153,23 @@ def test_get_of_a_corrupt_config_raises_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CorruptStateError, match=r"w\.json\.corrupted\.1"):
         store.get("w")
     assert (store.directory / "w.json.corrupted").read_bytes() == b"{"
-    assert store.get("w") is None
+    # Still reported on later reads (issue 9 item 4), naming the latest evidence...
+    with pytest.raises(CorruptStateError, match=r"moved aside to .*w\.json\.corrupted\.1$"):
+        store.get("w")
+    assert [c.name for c in store.scan().corrupted] == ["w"]
+    # ...until the user deals with it.
+    assert store.discard_quarantined("w") == 2
+    assert store.get("w") is None and store.scan().corrupted == []
+
+
+def test_a_new_config_under_the_name_ends_the_report(tmp_path: Path) -> None:
+    store = WorkloadStore(tmp_path)
+    store.directory.mkdir(mode=0o700)
+    store.path("w").write_bytes(b"{")
+    with pytest.raises(CorruptStateError):
+        store.get("w")
+    store.put(WorkloadConfig(name="w", remote_url="https://w.example.com/mcp"))
+    assert store.get("w") is not None and store.scan().corrupted == []
 
 
 def test_invalid_names_rejected_by_every_method(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ def test_info_of_a_running_workload() -> None:
         "updated_at": "2030-01-02T03:04:05Z",
         "health": "degraded",
         "pid": 77,
+        "client_auth": False,
     }
 
 

@@ -32,6 +32,7 @@ from mcpkeeper.workloads.errors import (
     WorkloadExistsError,
     WorkloadNotFoundError,
 )
+from mcpkeeper.workloads.info import unreadable_config_info
 from mcpkeeper.workloads.manager import WorkloadManager
 
 __all__ = ["create_api_app"]
@@ -39,7 +40,14 @@ __all__ = ["create_api_app"]
 log = logging.getLogger(__name__)
 
 _MAX_BODY = 64 * 1024
+
+
+class _BodyTooLarge(InvalidWorkloadError):
+    """A request body over :data:`_MAX_BODY`: refused before (or while) it is read, never buffered whole."""
+
+
 _STATUS_OF: list[tuple[type[WorkloadError], int]] = [
+    (_BodyTooLarge, 413),
     (WorkloadNotFoundError, 404),
     (WorkloadExistsError, 409),
     (InvalidWorkloadError, 400),
@@ -83,11 +91,13 @@ class _ControlApi:
 
     async def list_workloads(self, request: Request) -> Response:
         include_all = request.query_params.get("all", "false").lower() in ("1", "true", "yes")
-        rows = []
-        for config in self._manager.list_configs():
+        listing = self._manager.scan_configs()
+        rows = [unreadable_config_info(corrupt) for corrupt in listing.corrupted]  # shown until dealt with
+        for config in listing.configs:
             info = workload_info(config, self._manager.status(config.name))
             if include_all or not _hidden(info["status"]):
                 rows.append(info)
+        rows.sort(key=lambda row: str(row["name"]))
         return JSONResponse({"workloads": rows})
 
     async def detail(self, request: Request) -> Response:
@@ -111,8 +121,9 @@ class _ControlApi:
         remote_url = _field(body, "remote_url", str)
         port = _field(body, "port", int, required=False)
         auth = _field(body, "auth", bool, required=False)
+        client_auth = _field(body, "client_auth", bool, required=False)
         config = await self._manager.create(
-            name, remote_url, port=port, auth=True if auth is None else auth
+            name, remote_url, port=port, auth=True if auth is None else auth, client_auth=client_auth is True
         )
         return JSONResponse(workload_info(config, self._manager.status(name)), status_code=201)
 
@@ -162,14 +173,15 @@ async def _guarded(handler: Callable[[], Awaitable[Response]]) -> Response:
     except WorkloadError as exc:
         for kind, status in _STATUS_OF:
             if isinstance(exc, kind):
-                return _error(status, str(exc))
+                response = _error(status, str(exc))
+                if status == 413:  # the rest of the body is not read: this connection is done
+                    response.headers["connection"] = "close"
+                return response
         return _error(400, str(exc))
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > _MAX_BODY:
-        raise InvalidWorkloadError("request body too large")
+    raw = await _bounded_body(request)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -177,6 +189,23 @@ async def _json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidWorkloadError("request body must be a JSON object")
     return body
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The body, at most :data:`_MAX_BODY` bytes: a larger ``Content-Length`` is refused
+    before a byte of the body is read, a chunked body as soon as it passes the limit."""
+    too_large = f"request body too large (limit {_MAX_BODY // 1024} kB)"
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > _MAX_BODY):
+        raise _BodyTooLarge(too_large)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _MAX_BODY:
+            raise _BodyTooLarge(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _field(body: dict[str, Any], key: str, kind: type[Any], *, required: bool = True) -> Any:

@@ -23,6 +23,7 @@ from typing import Any, Self
 import httpx
 
 from mcpkeeper.api.paths import API_PREFIX, daemon_log_path, socket_path
+from mcpkeeper.api.socket_dir import UnsafeSocketDirError, verify_socket_dir
 from mcpkeeper.state.paths import ensure_private_dir
 
 __all__ = [
@@ -78,8 +79,9 @@ def _get(name: str) -> _Call:
     return _Call("GET", f"/workloads/{name}")
 
 
-def _create(name: str, remote_url: str, port: int | None, auth: bool) -> _Call:
-    return _Call("POST", "/workloads", {"name": name, "remote_url": remote_url, "port": port, "auth": auth})
+def _create(name: str, remote_url: str, port: int | None, auth: bool, client_auth: bool) -> _Call:
+    body = {"name": name, "remote_url": remote_url, "port": port, "auth": auth, "client_auth": client_auth}
+    return _Call("POST", "/workloads", body)
 
 
 def _action(name: str, action: str) -> _Call:
@@ -115,11 +117,18 @@ def _unavailable(home: Path, exc: Exception) -> DaemonUnavailableError:
 # Neither client uses TLS (plain HTTP over a Unix socket); verify=False only spares
 # loading the CA bundle, which costs tens of milliseconds per client.
 def _sync_transport(home: Path) -> httpx.HTTPTransport:
-    return httpx.HTTPTransport(uds=str(socket_path(home)), verify=False)
+    return httpx.HTTPTransport(uds=_checked_socket(home), verify=False)
 
 
 def _async_transport(home: Path) -> httpx.AsyncHTTPTransport:
-    return httpx.AsyncHTTPTransport(uds=str(socket_path(home)), verify=False)
+    return httpx.AsyncHTTPTransport(uds=_checked_socket(home), verify=False)
+
+
+def _checked_socket(home: Path) -> str:
+    try:
+        return str(verify_socket_dir(home))
+    except UnsafeSocketDirError as exc:
+        raise DaemonUnavailableError(str(exc)) from None
 
 
 class DaemonClient:
@@ -160,9 +169,15 @@ class DaemonClient:
         return result
 
     def create_workload(
-        self, name: str, remote_url: str, *, port: int | None = None, auth: bool = True
+        self,
+        name: str,
+        remote_url: str,
+        *,
+        port: int | None = None,
+        auth: bool = True,
+        client_auth: bool = False,
     ) -> dict[str, Any]:
-        result: dict[str, Any] = self._send(_create(name, remote_url, port, auth))
+        result: dict[str, Any] = self._send(_create(name, remote_url, port, auth, client_auth))
         return result
 
     def start_workload(self, name: str) -> dict[str, Any]:
@@ -236,9 +251,15 @@ class AsyncDaemonClient:
         return result
 
     async def create_workload(
-        self, name: str, remote_url: str, *, port: int | None = None, auth: bool = True
+        self,
+        name: str,
+        remote_url: str,
+        *,
+        port: int | None = None,
+        auth: bool = True,
+        client_auth: bool = False,
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(_create(name, remote_url, port, auth))
+        result: dict[str, Any] = await self._send(_create(name, remote_url, port, auth, client_auth))
         return result
 
     async def start_workload(self, name: str) -> dict[str, Any]:

@@ -108,6 +108,12 @@ OPENAPI: dict[str, Any] = {
                     "remote_url": _STR,
                     "port": {"type": ["integer", "null"]},
                     "auth": {"type": "boolean", "default": True},
+                    "client_auth": {
+                        "type": "boolean",
+                        "default": False,
+                        "description": "Clients must send 'Authorization: Bearer <client token>' "
+                        "(<home>/secrets/client-token)",
+                    },
                 },
                 "required": ["name", "remote_url"],
             },
@@ -125,6 +131,10 @@ OPENAPI: dict[str, Any] = {
                     "updated_at": _TIME,
                     "health": {"enum": [h.value for h in Health]},
                     "pid": {"type": ["integer", "null"]},
+                    "client_auth": {
+                        "type": "boolean",
+                        "description": "Whether the local URL requires the client token",
+                    },
                 },
             },
             "WorkloadDetail": {

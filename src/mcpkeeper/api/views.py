@@ -16,6 +16,7 @@ from mcpkeeper.state.history import Transition
 from mcpkeeper.state.status_store import StatusRecord
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import WorkloadConfig
+from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.info import history_json, info_json, iso_utc
 
 __all__ = ["StoredGrantFacts", "snapshot_json", "workload_detail", "workload_info"]
@@ -36,7 +37,10 @@ def workload_info(config: WorkloadConfig, record: StatusRecord | None) -> dict[s
         pid = None
     else:
         status, context, updated, pid = record.status, record.status_context, record.updated_at, record.pid
-    return info_json(config, status=status, status_context=context, updated_at=updated, pid=pid)
+    info = info_json(config, status=status, status_context=context, updated_at=updated, pid=pid)
+    # The daemon's view (its environment decides MCPKEEPER_CLIENT_AUTH), for the snippets of `run`.
+    info["client_auth"] = client_auth_required(config.client_auth)
+    return info
 
 
 def workload_detail(

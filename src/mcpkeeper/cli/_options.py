@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.state.names import validate_name
+from mcpkeeper.state.paths import STATE_SUBDIRS, HomeNotWritableError, check_writable_home
+from mcpkeeper.state.remote_url import InvalidRemoteUrlError, check_remote_url
 
-__all__ = ["CallbackPortOpt", "WorkloadNameArg", "checked_name"]
+__all__ = [
+    "CallbackPortOpt",
+    "WorkloadNameArg",
+    "checked_name",
+    "checked_remote_url",
+    "require_writable_home",
+]
 
 WorkloadNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Workload name (see `mcpkeeper list`).")]
 
@@ -31,3 +40,20 @@ def checked_name(name: str) -> str:
         return validate_name(name)
     except ValueError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
+
+
+def checked_remote_url(url: str) -> str:
+    """``url`` if it is acceptable as a remote MCP server URL (the rule the control API and the
+    stores apply too: :mod:`mcpkeeper.state.remote_url`), else a one-line usage error."""
+    try:
+        return check_remote_url(url)
+    except InvalidRemoteUrlError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+
+
+def require_writable_home(home: Path, *extra: str) -> None:
+    """Fail now, before any browser opens, if the state home cannot take what a login stores."""
+    try:
+        check_writable_home(home, (*STATE_SUBDIRS, *extra))
+    except HomeNotWritableError as exc:
+        raise CliError(str(exc)) from None

@@ -140,5 +140,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
 def _fail(message: str, code: int, exc: BaseException) -> int:
     if _Settings.debug:
         traceback.print_exception(exc, file=sys.stderr)
-    print(f"error: {message}", file=sys.stderr)
+    from mcpkeeper.cli.failures import error_line
+
+    print(error_line(message), file=sys.stderr)
     return code

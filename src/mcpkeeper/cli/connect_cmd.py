@@ -16,12 +16,15 @@ from mcpkeeper.cli._options import WorkloadNameArg, checked_name
 from mcpkeeper.cli.daemon_access import start_daemon
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
+from mcpkeeper.cli.render import printable
+from mcpkeeper.state.client_token import client_token_path, load_client_token
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import CorruptStateError, WorkloadStore
+from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.info import local_url
 
-__all__ = ["bridge_stdio", "connect"]
+__all__ = ["bridge_stdio", "client_headers", "connect"]
 
 _NOT_RUNNING = frozenset({"stopped", "error", "unknown"})
 
@@ -30,21 +33,30 @@ def connect(name: WorkloadNameArg) -> None:
     """Bridge stdin/stdout (MCP stdio) to a workload, starting the daemon and workload if needed."""
     home = state_home()
     checked_name(name)
-    url = _foreground_url(home, name) or _daemon_url(home, name)
-    bridge_stdio(url)
+    target = _foreground_target(home, name) or _daemon_target(home, name)
+    url, needs_token = target
+    bridge_stdio(url, client_headers(home) if needs_token else None)
 
 
-def bridge_stdio(url: str) -> None:
+def client_headers(home: Path) -> dict[str, str]:
+    """The header that opens a workload requiring the client token (the bridge sends it)."""
+    token = load_client_token(home)
+    if token is None:
+        raise CliError(f"the workload requires the client token, but {client_token_path(home)} is missing")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def bridge_stdio(url: str, headers: dict[str, str] | None = None) -> None:
     """Relay MCP messages between our stdin/stdout and ``url`` until stdin closes."""
     import anyio
 
     from mcpkeeper.proxy.stdio_bridge import run_stdio_bridge
 
-    anyio.run(lambda: run_stdio_bridge(url))
+    anyio.run(lambda: run_stdio_bridge(url, headers=headers))
 
 
-def _foreground_url(home: Path, name: str) -> str | None:
-    """The URL of a live ``mcpkeeper proxy`` running under this name, if any."""
+def _foreground_target(home: Path, name: str) -> tuple[str, bool] | None:
+    """The URL of a live ``mcpkeeper proxy`` running under this name (and whether it needs the token)."""
     try:
         config = foreground_store(home).get(name)
     except CorruptStateError:
@@ -52,10 +64,13 @@ def _foreground_url(home: Path, name: str) -> str | None:
     if config is None or WorkloadStore(home).exists(name):
         return None
     record = StatusStore(home).get(name)
-    return local_url(config.remote_url, config.port) if record is not None and pid_alive(record.pid) else None
+    url = local_url(config.remote_url, config.port)
+    if url is None or record is None or not pid_alive(record.pid):
+        return None
+    return url, client_auth_required(config.client_auth)
 
 
-def _daemon_url(home: Path, name: str) -> str:
+def _daemon_target(home: Path, name: str) -> tuple[str, bool]:
     if not WorkloadStore(home).exists(name):
         raise CliError(f"no workload named {name!r} (see 'mcpkeeper list --all')", ExitCode.NOT_FOUND)
     with start_daemon(home) as client:
@@ -65,8 +80,9 @@ def _daemon_url(home: Path, name: str) -> str:
             info = client.start_workload(name)
     status = info.get("status")
     if status != "running":
-        print(f"warning: workload {name} is {status}: {info.get('status_context') or ''}", file=sys.stderr)
+        reason = printable(info.get("status_context") or "")
+        print(f"warning: workload {name} is {printable(status)}: {reason}", file=sys.stderr)
     url = info.get("url")
     if not isinstance(url, str):
         raise CliError(f"workload {name!r} has no local URL yet")
-    return url
+    return url, info.get("client_auth") is True

@@ -15,9 +15,24 @@ import sys
 
 from mcpkeeper.cli.errors import CliError, ExitCode
 
-__all__ = ["describe_failure"]
+__all__ = ["describe_failure", "error_line"]
 
 _NOT_FOUND_STATUS = 404
+#: An error line is one terminal line at most this long (paths and URLs included).
+_ERROR_LIMIT = 1000
+
+
+def error_line(message: str) -> str:
+    """``error: <message>`` made safe for a terminal: one line, no escapes, no secrets.
+
+    Messages carry server text (an issuer, a callback's ``error_description``, a token
+    endpoint's answer): passed raw, ANSI escapes would let a server rewrite the user's
+    terminal and a newline would forge a second line. :func:`mcpkeeper.sanitize.server_text`
+    is the one sanitiser for such text.
+    """
+    from mcpkeeper.sanitize import server_text
+
+    return f"error: {server_text(message, _ERROR_LIMIT)}"
 
 
 def describe_failure(exc: BaseException) -> tuple[str, ExitCode]:

@@ -74,6 +74,7 @@ def login_interactively(
     from mcpkeeper.auth.credentials import CredentialStore
     from mcpkeeper.auth.login import DEFAULT_LOGIN_TIMEOUT, open_in_browser, perform_login
     from mcpkeeper.cli.errors import CliError, ExitCode
+    from mcpkeeper.cli.render import printable
 
     if options.client_secret is not None and options.client_id is None:
         raise CliError("--client-secret needs --client-id", ExitCode.USAGE)
@@ -81,13 +82,13 @@ def login_interactively(
 
     def show_url(url: str) -> None:
         err.print("Open this URL to log in (a browser should open by itself):")
-        err.print(url, soft_wrap=True, markup=False)
+        err.print(printable(url), soft_wrap=True, markup=False)
 
     def progress(message: str) -> None:
         if err.is_terminal:
-            status.update(message)
+            status.update(printable(message))
         else:  # no spinner without a terminal: say each step once instead
-            print(message, file=sys.stderr)
+            print(printable(message), file=sys.stderr)
 
     with err.status(f"Logging in to {remote_url}…") as status:
         return asyncio.run(

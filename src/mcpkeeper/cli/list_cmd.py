@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from mcpkeeper.cli.overview import WorkloadRow, load_rows
-from mcpkeeper.cli.render import ellipsize, humanise_age, status_style
+from mcpkeeper.cli.render import ellipsize, humanise_age, printable, status_style
 from mcpkeeper.state.paths import state_home
 
 __all__ = ["OutputFormat", "list_workloads", "print_json"]
@@ -79,7 +79,7 @@ def _print_table(rows: list[WorkloadRow], footer: str | None = None) -> None:
         table.add_row(
             Text(row.name),
             Text(row.status, style=status_style(row.status)),
-            Text(row.remote_url or "-"),
+            Text(printable(row.remote_url or "-")),
             Text(row.url or "-"),
             Text(humanise_age(row.updated_at, now)),
             Text(ellipsize(row.status_context, _REASON_WIDTH)),

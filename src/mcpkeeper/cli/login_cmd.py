@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt
+from mcpkeeper.cli._options import CallbackPortOpt, checked_remote_url, require_writable_home
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
@@ -87,6 +87,7 @@ def resolve_target(
 ) -> LoginTarget:
     """A URL (new or repeated login) or the name of a workload / stored login (re-login in place)."""
     if "://" in target:
+        checked_remote_url(target)
         chosen = validate_name(name) if name else default_workload_name(target)
         config = _workload(workloads, chosen)
         if config is not None:
@@ -144,6 +145,7 @@ def login(
     wait = _parse_timeout(timeout)
     store = CredentialStore.open()
     chosen = resolve_target(target, name, store, WorkloadStore(state_home()))
+    require_writable_home(state_home())  # before the browser: a login that cannot be stored is lost
     options = LoginOptions(
         callback_port or chosen.callback_port,
         client_id,
@@ -198,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the login command alone; every failure is one ``error:`` line and a non-zero exit."""
     from typer._click.exceptions import ClickException
 
-    from mcpkeeper.cli.failures import describe_failure
+    from mcpkeeper.cli.failures import describe_failure, error_line
 
     command = typer.main.get_command(_app)
     try:
@@ -212,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except Exception as exc:
         message, code = describe_failure(exc)
-        print(f"error: {message}", file=sys.stderr)
+        print(error_line(message), file=sys.stderr)
         return code
     return ExitCode.OK
 

@@ -7,8 +7,9 @@ without writing anything:
 
 * a status that claims a live process (``running``, ``auth_retrying``…) whose recorded
   pid is gone is shown as ``stopped``: the process that wrote it died without saying so;
-* an unreadable file becomes an ``unknown`` row with the reason, and the other rows are
-  still listed.
+* an unreadable config becomes an ``unknown`` row with the reason, and the other rows are
+  still listed; it stays so, whichever process moved it aside, until the user repairs
+  it or runs ``mcpkeeper rm`` (:mod:`mcpkeeper.state._quarantine`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mcpkeeper.cli.foreground import foreground_root, pid_alive
 from mcpkeeper.state import CorruptStateError
 from mcpkeeper.state.fast_read import ConfigFacts, StatusFacts, read_config, read_status, scan_configs
 from mcpkeeper.state.statuses import WorkloadStatus
-from mcpkeeper.workloads.info import info_json, local_url
+from mcpkeeper.workloads.info import info_json, local_url, unreadable_config_reason
 
 __all__ = ["WorkloadRow", "find_row", "load_rows"]
 
@@ -85,7 +86,8 @@ def load_rows(home: Path, *, alive: PidCheck = pid_alive) -> list[WorkloadRow]:
     rows: dict[str, WorkloadRow] = {}
     daemon = scan_configs(home)
     for corrupt in daemon.corrupted:
-        rows[corrupt.name] = WorkloadRow(corrupt.name, WorkloadStatus.UNKNOWN, f"config {corrupt.describe()}")
+        reason = unreadable_config_reason(corrupt)
+        rows[corrupt.name] = WorkloadRow(corrupt.name, WorkloadStatus.UNKNOWN, reason)
     for config in daemon.configs:
         rows[config.name] = _row(home, config, alive, foreground=False)
     for config in scan_configs(foreground_root(home)).configs:
@@ -100,7 +102,7 @@ def find_row(home: Path, name: str, *, alive: PidCheck = pid_alive) -> WorkloadR
         try:
             config = read_config(root, name)
         except CorruptStateError as exc:
-            return WorkloadRow(name, WorkloadStatus.UNKNOWN, str(exc))
+            return WorkloadRow(name, WorkloadStatus.UNKNOWN, unreadable_config_reason(exc.corrupt))
         if config is not None:
             return _row(home, config, alive, foreground=foreground)
     return None

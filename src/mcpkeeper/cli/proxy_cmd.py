@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_name
+from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url, require_writable_home
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.foreground import foreground_store
 from mcpkeeper.cli.interactive_login import (
@@ -33,7 +33,14 @@ from mcpkeeper.cli.interactive_login import (
     login_interactively,
 )
 from mcpkeeper.cli.login_cmd import default_workload_name
-from mcpkeeper.cli.run_cmd import NameOpt, PortOpt, RemoteUrlArg, check_name_free, check_remote_url
+from mcpkeeper.cli.run_cmd import (
+    ClientTokenOpt,
+    NameOpt,
+    PortOpt,
+    RemoteUrlArg,
+    check_name_free,
+    check_port_free,
+)
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
@@ -53,18 +60,22 @@ def proxy(
     client_secret: ClientSecretOpt = None,
     scopes: ScopeOpt = None,
     no_browser: NoBrowserOpt = False,
+    client_token: ClientTokenOpt = False,
 ) -> None:
     """Run one workload in the foreground, without the daemon (Ctrl-C stops it)."""
     if stdio and port is not None:
         raise CliError("--stdio and --port exclude each other", ExitCode.USAGE)
     home = state_home()
-    check_remote_url(url)
+    checked_remote_url(url)
     chosen = checked_name(name) if name else default_workload_name(url)
     if WorkloadStore(home).exists(chosen):
         raise CliError(
             f"{chosen!r} is a daemon workload; use 'mcpkeeper connect {chosen}' or pick another --name"
         )
     check_name_free(home, chosen)
+    require_writable_home(home, "foreground/workloads")
+    if port is not None:
+        check_port_free(home, port)
     remote_url, issuer = _reuse_login(home, chosen, url)
     auth = True  # a reused login has a token
     if remote_url is None:
@@ -79,6 +90,7 @@ def proxy(
         auth=auth,
         issuer=issuer,
         callback_port=callback_port,
+        client_auth=client_token,
     )
     foreground_store(home).put(config)
     try:
@@ -121,19 +133,25 @@ async def _serve(config: WorkloadConfig, home: Path, *, stdio: bool) -> None:
     main_task = asyncio.current_task()
     assert main_task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    from mcpkeeper.cli.connect_cmd import client_headers
+    from mcpkeeper.workloads.client_auth import client_auth_required
+
     async with WorkloadRuntime(config, home=home) as runtime:
+        headers = client_headers(home) if client_auth_required(config.client_auth) else None
         if stdio:
             print(f"mcpkeeper: {config.name} bridging stdio to {runtime.url}", file=sys.stderr)
-            for finished in await first_done(_bridge(runtime.url), runtime.wait_closed()):
+            for finished in await first_done(_bridge(runtime.url, headers), runtime.wait_closed()):
                 if finished is not None:
                     finished.result()  # re-raise what the bridge or the workload died of
         else:
             print(f"{config.name}: serving {runtime.url} -> {config.remote_url} (Ctrl-C to stop)", flush=True)
+            if headers is not None:
+                print(f"  clients must send 'Authorization: {headers['Authorization']}'", flush=True)
             with contextlib.suppress(asyncio.CancelledError):
                 await runtime.wait_closed()
 
 
-async def _bridge(url: str) -> None:
+async def _bridge(url: str, headers: dict[str, str] | None) -> None:
     from mcpkeeper.proxy.stdio_bridge import run_stdio_bridge
 
-    await run_stdio_bridge(url)
+    await run_stdio_bridge(url, headers=headers)

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from mcpkeeper.sanitize import server_text
 from mcpkeeper.state.statuses import WorkloadStatus
 
-__all__ = ["ellipsize", "format_instant", "humanise_age", "humanise_delta", "status_style"]
+__all__ = ["ellipsize", "format_instant", "humanise_age", "humanise_delta", "printable", "status_style"]
+
+#: A printed value is one line of at most this many characters (URLs included).
+_LINE_LIMIT = 4096
 
 _STYLES: dict[str, str] = {
     WorkloadStatus.RUNNING: "green",
@@ -65,5 +69,14 @@ def format_instant(epoch: float | None, now: float) -> str:
 
 def ellipsize(text: str, width: int) -> str:
     """``text`` on one line and at most ``width`` characters, marking the cut with ``…``."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+    return printable(text, width)
+
+
+def printable(text: object, width: int = _LINE_LIMIT) -> str:
+    """Text a server may have written (a status reason, an issuer, a URL) made safe to print.
+
+    Status reasons, issuers and URLs come from servers; printed raw, ANSI escapes would
+    let one rewrite the user's terminal and a newline would break a one-line promise.
+    This is :func:`mcpkeeper.sanitize.server_text`, the one sanitiser for such text.
+    """
+    return server_text(text, width)

@@ -12,13 +12,12 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlsplit
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_name
+from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url, require_writable_home
 from mcpkeeper.cli.daemon_access import start_daemon
-from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.errors import CliError
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
@@ -31,6 +30,7 @@ from mcpkeeper.cli.interactive_login import (
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.cli.login_cmd import default_workload_name
 from mcpkeeper.cli.snippets import client_snippets, connect_command
+from mcpkeeper.state.client_token import load_client_token
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import WorkloadStore
@@ -38,7 +38,15 @@ from mcpkeeper.state.workload_store import WorkloadStore
 if TYPE_CHECKING:
     from mcpkeeper.api.client import DaemonClient
 
-__all__ = ["NameOpt", "PortOpt", "RemoteUrlArg", "check_name_free", "check_remote_url", "run"]
+__all__ = [
+    "ClientTokenOpt",
+    "NameOpt",
+    "PortOpt",
+    "RemoteUrlArg",
+    "check_name_free",
+    "check_port_free",
+    "run",
+]
 
 #: How long ``run`` waits for a new workload to leave ``starting`` before printing it as it is.
 _SETTLE_TIMEOUT = 15.0
@@ -48,6 +56,14 @@ RemoteUrlArg = Annotated[str, typer.Argument(metavar="URL", help="The remote MCP
 NameOpt = Annotated[str | None, typer.Option("--name", help="Workload name (default: from the URL's host).")]
 PortOpt = Annotated[
     int | None, typer.Option("--port", min=1, max=65535, help="Local port to serve on (default: a free one).")
+]
+ClientTokenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--client-token",
+        help="Require the local client token (Authorization: Bearer ...) from MCP clients, so that "
+        "other users of this machine cannot use the workload; the snippets below include it.",
+    ),
 ]
 
 
@@ -60,30 +76,31 @@ def run(
     client_secret: ClientSecretOpt = None,
     scopes: ScopeOpt = None,
     no_browser: NoBrowserOpt = False,
+    client_token: ClientTokenOpt = False,
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Log in to a remote MCP server and keep it available locally (via the daemon)."""
     home = state_home()
-    check_remote_url(url)
+    checked_remote_url(url)
     chosen = checked_name(name) if name else default_workload_name(url)
     check_name_free(home, chosen)
+    require_writable_home(home)
+    if port is not None:
+        check_port_free(home, port)
     result = login_interactively(
         url, chosen, LoginOptions(callback_port, client_id, client_secret, scopes, not no_browser)
     )
     with start_daemon(home) as client:
-        info = _create(client, home, chosen, result.remote_url, port, auth=result.auth_required)
+        info = _create(
+            client, home, chosen, result.remote_url, port, auth=result.auth_required, client_auth=client_token
+        )
         info = _settled(client, chosen, info)
-    snippets = client_snippets(chosen, str(info.get("url")), command=connect_command())
+    token = load_client_token(home) if info.get("client_auth") else None
+    snippets = client_snippets(chosen, str(info.get("url")), command=connect_command(), client_token=token)
     if output is OutputFormat.JSON:
         print_json({"workload": info, "clients": snippets})
     else:
         _print_human(info, snippets)
-
-
-def check_remote_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CliError(f"not an http(s) URL: {url!r}", ExitCode.USAGE)
 
 
 def check_name_free(home: Path, name: str) -> None:
@@ -99,13 +116,33 @@ def check_name_free(home: Path, name: str) -> None:
         foreground_store(home).delete(name)  # a leftover of a proxy that died: the name is free
 
 
+def check_port_free(home: Path, port: int) -> None:
+    """Refuse, before the browser opens, a ``--port`` another workload owns or another process holds."""
+    from mcpkeeper.net import PortInUseError, bind_loopback
+
+    for config in WorkloadStore(home).list():
+        if config.port == port:
+            raise CliError(f"port {port} is already used by workload {config.name!r}")
+    try:
+        bind_loopback(port).close()
+    except PortInUseError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _create(
-    client: DaemonClient, home: Path, name: str, remote_url: str, port: int | None, *, auth: bool
+    client: DaemonClient,
+    home: Path,
+    name: str,
+    remote_url: str,
+    port: int | None,
+    *,
+    auth: bool,
+    client_auth: bool,
 ) -> dict[str, Any]:
     from mcpkeeper.api.client import DaemonError
 
     try:
-        return client.create_workload(name, remote_url, port=port, auth=auth)
+        return client.create_workload(name, remote_url, port=port, auth=auth, client_auth=client_auth)
     except DaemonError:
         if auth and not WorkloadStore(home).exists(name):
             _forget_login(home, name)
@@ -132,7 +169,7 @@ def _print_human(info: dict[str, Any], snippets: dict[str, dict[str, Any]]) -> N
     from rich.console import Console
     from rich.text import Text
 
-    from mcpkeeper.cli.render import status_style
+    from mcpkeeper.cli.render import printable, status_style
 
     out = Console(highlight=False, soft_wrap=True)
     status = str(info.get("status"))
@@ -146,7 +183,7 @@ def _print_human(info: dict[str, Any], snippets: dict[str, dict[str, Any]]) -> N
         )
     )
     if info.get("status_context"):
-        out.print(Text(f"  {info['status_context']}", style="dim"))
+        out.print(Text(f"  {printable(info['status_context'])}", style="dim"))
     out.print()
     for client_name, snippet in snippets.items():
         out.print(Text(f"{client_name}:", style="bold"))

@@ -28,10 +28,19 @@ def connect_command() -> str:
     return str(beside_python) if beside_python.exists() else "mcpkeeper"
 
 
-def client_snippets(name: str, url: str, *, command: str = "mcpkeeper") -> dict[str, dict[str, Any]]:
-    """The config block for each client, keyed by a human label."""
+def client_snippets(
+    name: str, url: str, *, command: str = "mcpkeeper", client_token: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The config block for each client, keyed by a human label.
+
+    With a ``client_token`` (the workload requires it), the HTTP clients get it as an
+    ``Authorization`` header, which both support; ``mcpkeeper connect`` reads it itself.
+    """
+    http: dict[str, Any] = {"url": url}
+    if client_token is not None:
+        http["headers"] = {"Authorization": f"Bearer {client_token}"}
     return {
         "Claude Desktop": {"mcpServers": {name: {"command": command, "args": ["connect", name]}}},
-        "Cursor": {"mcpServers": {name: {"url": url}}},
-        "VS Code": {"servers": {name: {"type": "http", "url": url}}},
+        "Cursor": {"mcpServers": {name: dict(http)}},
+        "VS Code": {"servers": {name: {"type": "http", **http}}},
     }

@@ -18,7 +18,7 @@ from mcpkeeper.cli.daemon_access import connect_running_daemon
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.cli.overview import WorkloadRow, find_row
-from mcpkeeper.cli.render import format_instant, humanise_age, status_style
+from mcpkeeper.cli.render import format_instant, humanise_age, printable, status_style
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.workloads.info import history_json
@@ -48,7 +48,8 @@ def status(name: WorkloadNameArg, output: FormatOpt = OutputFormat.TABLE) -> Non
     row = find_row(home, checked_name(name))
     if row is None:
         raise CliError(f"no workload named {name!r} (see 'mcpkeeper list --all')", ExitCode.NOT_FOUND)
-    detail = None if row.foreground else _from_daemon(home, name)
+    # An unreadable config (no remote known) is reported from disk, the same with the daemon up or down.
+    detail = None if row.foreground or row.remote_url is None else _from_daemon(home, name)
     if detail is None:
         detail = _from_disk(home, row)
     if output is OutputFormat.JSON:
@@ -88,11 +89,15 @@ def _stored_login_facts(home: Path, name: str) -> dict[str, Any] | None:
     """Expiry facts of the stored login: times and presence only, never the token itself."""
     from mcpkeeper.auth.credentials import CredentialStore, CredentialStoreError
 
+    store = CredentialStore.open(home)
     try:
-        login = CredentialStore.open(home).load(name)
+        login = store.load(name)
     except CredentialStoreError as exc:
         return {"state": "unreadable", "reason": str(exc)}
     if login is None:
+        earlier = store.secrets.quarantined(name)  # found unreadable before, by any process
+        if earlier is not None:
+            return {"state": "unreadable", "reason": f"{earlier}; run `mcpkeeper login {name}`"}
         return None
     token = login.token
     return {
@@ -122,7 +127,7 @@ def _print_detail(detail: dict[str, Any]) -> None:
         ("Desired", "desired_state"),
     ):
         if detail.get(key) not in (None, ""):
-            console.print(Text.assemble((f"{label:<10}", "bold"), str(detail[key])))
+            console.print(Text.assemble((f"{label:<10}", "bold"), printable(detail[key])))
     if not detail.get("foreground") and detail.get("source") == "disk":
         console.print(Text("(daemon not running: figures read from disk)", style="dim"))
     auth = detail.get("auth")
@@ -132,7 +137,7 @@ def _print_detail(detail: dict[str, Any]) -> None:
     else:
         for key, label in _AUTH_FIELDS:
             if key in auth and auth[key] not in (None, ""):
-                console.print(Text(f"  {label:<22}{_auth_value(key, auth[key], time.time())}"))
+                console.print(Text(f"  {label:<22}{printable(_auth_value(key, auth[key], time.time()))}"))
     history = detail.get("history") or []
     console.print(Text(f"History (last {len(history)}, oldest first)", style="bold"))
     for entry in history:
@@ -141,7 +146,7 @@ def _print_detail(detail: dict[str, Any]) -> None:
         state = str(entry.get("status"))
         console.print(
             Text.assemble(
-                f"  {stamp}  ", (f"{state:<16}", status_style(state)), str(entry.get("reason") or "")
+                f"  {stamp}  ", (f"{state:<16}", status_style(state)), printable(entry.get("reason") or "")
             )
         )
 

@@ -12,7 +12,9 @@ one loop. So:
   hundred workloads that is a thousand wake-ups a second for nothing, so our server
   waits on an event instead and ticks once a second (uvicorn's Date header cadence);
 - the app is declared ASGI 3: uvicorn's guess takes a bound method (``server._handle``)
-  for ASGI 2.
+  for ASGI 2;
+- every connection is bounded (head size and time, idle keep-alive, connections per
+  listener: :mod:`.limits`), whatever the app.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from mcpkeeper.net.limits import DEFAULT_LIMITS, ListenerLimits, protocol_class
 
 __all__ = ["InLoopServer", "Lifespan", "ServerStartError"]
 
@@ -79,12 +83,15 @@ class InLoopServer:
         name: str,
         lifespan: Lifespan = "auto",
         graceful_shutdown: int = 2,
+        limits: ListenerLimits = DEFAULT_LIMITS,
     ) -> None:
         self._sock = sock
         self._name = name
         config = uvicorn.Config(
             app,
             interface="asgi3",
+            http=protocol_class(limits),
+            timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]  # uvicorn's call_later takes a float
             lifespan=lifespan,
             log_config=None,
             log_level=logging.WARNING,

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from mcpkeeper.proxy._replies import PROXY_ERROR_CODE
 from mcpkeeper.proxy.app import ProxyApp, create_proxy_app, create_upstream_client, local_url_for
+from mcpkeeper.proxy.client_gate import ClientTokenGate
 
 if TYPE_CHECKING:
     from mcpkeeper.proxy.stdio_bridge import run_stdio_bridge
 
 __all__ = [
     "PROXY_ERROR_CODE",
+    "ClientTokenGate",
     "ProxyApp",
     "create_proxy_app",
     "create_upstream_client",

@@ -24,7 +24,8 @@ Per request (the hot path, so plain ASGI and no framework):
 
 Requests a web page could have sent (a ``Host`` or ``Origin`` that is not loopback: DNS
 rebinding, cross-origin) are refused with 403 (:mod:`._guard`), since the proxy would
-otherwise lend them the user's token. A client that disconnects cancels the upstream
+otherwise lend them the user's token; so are requests without the client token when the
+workload requires one, and TRACE/CONNECT are never forwarded. A client that disconnects cancels the upstream
 request, also while a stream idles.
 Tokens are never logged: log lines carry the method, the path and the status only.
 """
@@ -45,7 +46,7 @@ from mcpkeeper.auth.protocols import TokenProvider
 from mcpkeeper.auth.token import Token
 from mcpkeeper.proxy._body import DEFAULT_REPLAY_LIMIT, ClientDisconnected, RequestBody, read_request_body
 from mcpkeeper.proxy._disconnect import DisconnectWatch
-from mcpkeeper.proxy._guard import foreign_request
+from mcpkeeper.proxy._guard import request_refusal
 from mcpkeeper.proxy._headers import RawHeaders, downstream_headers, header_value, upstream_headers
 from mcpkeeper.proxy._replies import LocalReply, reply_for_token_error
 from mcpkeeper.proxy._rewrite import Origin, UrlRewriter, rewrite_endpoint_event
@@ -77,6 +78,7 @@ def create_proxy_app(
     http: httpx.AsyncClient | None = None,
     name: str = "",
     replay_limit: int = DEFAULT_REPLAY_LIMIT,
+    client_token: str | None = None,
 ) -> ProxyApp:
     """An ASGI app forwarding every request to ``upstream_url``'s origin with a fresh token.
 
@@ -90,8 +92,14 @@ def create_proxy_app(
     :func:`create_upstream_client` (shared by several apps) is used only when an environment
     proxy applies, and otherwise the app keeps its own connections with the same settings,
     so :meth:`ProxyApp.aclose` (or lifespan shutdown) must still be called.
+
+    ``client_token`` set: every request must carry ``Authorization: Bearer <client_token>``
+    (refused with 403 otherwise); it is replaced by the upstream token like any client
+    ``Authorization``.
     """
-    return ProxyApp(upstream_url, provider, http=http, name=name, replay_limit=replay_limit)
+    return ProxyApp(
+        upstream_url, provider, http=http, name=name, replay_limit=replay_limit, client_token=client_token
+    )
 
 
 class ProxyApp:
@@ -105,6 +113,7 @@ class ProxyApp:
         http: httpx.AsyncClient | None = None,
         name: str = "",
         replay_limit: int = DEFAULT_REPLAY_LIMIT,
+        client_token: str | None = None,
     ) -> None:
         origin = Origin.of(upstream_url)
         if origin is None:
@@ -117,6 +126,7 @@ class ProxyApp:
         self._upstream, self._owns_upstream = upstream_for(origin, http)
         self._replay_limit = replay_limit
         self._who = f"workload {name!r}" if name else "the upstream"
+        self._client_token = client_token
 
     async def aclose(self) -> None:
         """Close the upstream connections, unless they belong to a client the caller passed."""
@@ -150,9 +160,9 @@ class ProxyApp:
             body = await read_request_body(scope["headers"], receive, self._replay_limit)
         except ClientDisconnected:
             return
-        refusal = foreign_request(scope["headers"])
+        refusal = request_refusal(scope["method"], scope["headers"], self._client_token)
         if refusal is not None:
-            log.warning("%s: refused a request that a web page could have sent (%s)", self._who, refusal.kind)
+            log.warning("%s: refused a request (%s): %s", self._who, refusal.kind, refusal.message)
             await self._reply(send, scope["method"], body, refusal)
             return
         status: int | str = "cancelled"

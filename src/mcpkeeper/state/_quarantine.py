@@ -4,6 +4,13 @@ A corrupt file (disk trouble, a hand edit gone wrong, a tool that wrote it non-a
 must neither take down a listing nor be silently overwritten: the evidence is kept next to
 it as ``<file>.corrupted`` (``.corrupted.1``, ``.corrupted.2``… if earlier ones exist, so a
 second corruption never destroys the first), and the caller reports it.
+
+One rule for reporting, whichever process found the file: a file moved aside stays
+visible until the user deals with it. As long as ``<file>.corrupted*`` exists and nothing
+has replaced ``<file>``, :func:`leftover` describes it, and the stores report that name
+as unreadable exactly as on the read that moved it (``list``, ``status``, the control
+API). A new file at the path (a new login, the workload created again) or removing the
+evidence (``mcpkeeper rm``, or by hand) ends it.
 """
 
 from __future__ import annotations
@@ -16,7 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["CorruptFile", "CorruptStateError", "FileIdentity", "quarantine", "read_each"]
+from mcpkeeper.state.names import NAME_PATTERN
+
+__all__ = [
+    "CorruptFile",
+    "CorruptStateError",
+    "FileIdentity",
+    "discard_evidence",
+    "leftover",
+    "quarantine",
+    "read_each",
+    "scan_names",
+]
 
 T = TypeVar("T")
 
@@ -46,9 +64,13 @@ class CorruptFile:
     reason: str
     moved_to: Path | None
     """None when the file could not (or, being replaced meanwhile, need not) be moved."""
+    earlier: bool = False
+    """Moved aside by an earlier read (maybe another process), not by this one."""
 
     def describe(self) -> str:
         """One line for a status reason, a log or the CLI."""
+        if self.earlier:
+            return f"{self.path.name} was found unreadable and moved aside to {self.moved_to}"
         where = f"moved aside to {self.moved_to}" if self.moved_to else "left in place"
         return f"{self.path.name} was unreadable ({self.reason}); {where}"
 
@@ -75,7 +97,8 @@ def read_each(
         try:
             value = read(name)
         except CorruptStateError as exc:
-            log.warning("%s", exc)
+            if not exc.corrupt.earlier:  # reported when it was moved aside
+                log.warning("%s", exc)
             corrupted.append(exc.corrupt)
             continue
         if value is not None:
@@ -128,3 +151,58 @@ def _move_without_clobbering(path: Path, target: Path) -> None:
         return
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _evidence_index(path: Path, candidate: str) -> int | None:
+    """N of ``<path>.corrupted.N`` (0 for ``.corrupted``), None for any other name."""
+    stem = path.name + ".corrupted"
+    if candidate == stem:
+        return 0
+    if candidate.startswith(stem + ".") and candidate[len(stem) + 1 :].isdigit():
+        return int(candidate[len(stem) + 1 :])
+    return None
+
+
+def _evidence(path: Path) -> list[Path]:
+    """The files ``path`` was moved aside to, oldest first."""
+    try:
+        entries = [entry.name for entry in path.parent.iterdir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found = [(index, entry) for entry in entries if (index := _evidence_index(path, entry)) is not None]
+    return [path.parent / entry for _, entry in sorted(found)]
+
+
+def leftover(path: Path, name: str) -> CorruptFile | None:
+    """The last file ``path`` was moved aside to, when nothing has replaced it since."""
+    if os.path.lexists(path):
+        return None
+    evidence = _evidence(path)
+    if not evidence:
+        return None
+    return CorruptFile(name, path, "moved aside earlier", evidence[-1], earlier=True)
+
+
+def scan_names(directory: Path, suffix: str) -> list[str]:
+    """Valid names ``N`` with a file ``N<suffix>`` or evidence ``N<suffix>.corrupted[.N]``, sorted.
+
+    A store's scan reads each: a name whose file was moved aside earlier is reported again.
+    """
+    try:
+        entries = [entry.name for entry in directory.iterdir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    marker = suffix + ".corrupted"
+    names = {entry.removesuffix(suffix) for entry in entries if entry.endswith(suffix)}
+    names.update(entry[: entry.index(marker)] for entry in entries if marker in entry)
+    return sorted(name for name in names if NAME_PATTERN.fullmatch(name))
+
+
+def discard_evidence(path: Path) -> int:
+    """Delete every file ``path`` was moved aside to (the user dealt with it); how many."""
+    removed = 0
+    for evidence in _evidence(path):
+        with contextlib.suppress(FileNotFoundError):
+            evidence.unlink()
+            removed += 1
+    return removed

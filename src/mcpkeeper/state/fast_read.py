@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
-from mcpkeeper.state._quarantine import CorruptFile, read_each
-from mcpkeeper.state.names import NAME_PATTERN, names_in, validate_name
+from mcpkeeper.state._quarantine import CorruptFile, CorruptStateError, leftover, read_each, scan_names
+from mcpkeeper.state.names import NAME_PATTERN, validate_name
+from mcpkeeper.state.remote_url import is_valid_remote_url
 from mcpkeeper.state.statuses import WorkloadStatus
 
 __all__ = ["ConfigFacts", "ConfigScan", "StatusFacts", "read_config", "read_status", "scan_configs"]
@@ -91,14 +91,18 @@ class ConfigScan(NamedTuple):
 
 def scan_configs(root: Path) -> ConfigScan:
     """``WorkloadStore(root).scan()``, as facts."""
-    names = names_in(root / "workloads", _SUFFIX)
+    names = scan_names(root / "workloads", _SUFFIX)
     return ConfigScan(*read_each(names, lambda name: read_config(root, name), _log))
 
 
 def read_config(root: Path, name: str) -> ConfigFacts | None:
     """``WorkloadStore(root).get(name)``, as facts: None if absent, CorruptStateError if unreadable."""
-    data = _read_json(root / "workloads" / f"{validate_name(name)}{_SUFFIX}")
+    path = root / "workloads" / f"{validate_name(name)}{_SUFFIX}"
+    data = _read_json(path)
     if data is None:
+        earlier = leftover(path, name)  # moved aside by an earlier read, never replaced
+        if earlier is not None:
+            raise CorruptStateError(earlier)
         return None
     if data is not _HAND_OVER and _fits(data, _CONFIG_FIELDS) and data["name"] == name:
         return ConfigFacts(
@@ -189,16 +193,6 @@ def _is_name(value: Any) -> bool:
     return type(value) is str and NAME_PATTERN.fullmatch(value) is not None
 
 
-def _is_http_url(value: Any) -> bool:
-    if type(value) is not str:
-        return False
-    try:
-        parts = urlsplit(value)
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        return False
-
-
 def _is_instant(value: Any) -> bool:
     if type(value) is not str or not _UTC_INSTANT.fullmatch(value):
         return False
@@ -230,7 +224,7 @@ def _is_bool(value: Any) -> bool:
 # "now" default, so a config without it is handed over rather than guessed.
 _CONFIG_FIELDS: dict[str, tuple[Check, bool]] = {
     "name": (_is_name, True),
-    "remote_url": (_is_http_url, True),
+    "remote_url": (lambda value: type(value) is str and is_valid_remote_url(value), True),
     "port": (_is_port, False),
     "transport": (_one_of("streamable-http", "sse"), False),
     "created_at": (_is_instant, True),
@@ -241,6 +235,7 @@ _CONFIG_FIELDS: dict[str, tuple[Check, bool]] = {
     "client_id": (_is_optional_str, False),
     "desired_state": (_one_of("running", "stopped"), False),
     "auth": (_is_bool, False),
+    "client_auth": (_is_bool, False),
 }
 
 _STATUS_FIELDS: dict[str, tuple[Check, bool]] = {

@@ -16,18 +16,21 @@ Two backends:
 gets the file backend. ``MCPKEEPER_SECRET_BACKEND=file|keyring`` forces the choice.
 
 A stored value that is not a JSON object is never silently dropped or overwritten: it is
-moved aside (``<name>.json.corrupted``) and :class:`CorruptSecretError` says where.
+moved aside (``<name>.json.corrupted``) and :class:`CorruptSecretError` says where. Until
+a new login is stored under the name (or ``rm`` discards it), :meth:`SecretStore.quarantined`
+keeps saying where, so every later reader reports it too (not "no stored login").
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Protocol
 
 from mcpkeeper.state._atomic import atomic_write_bytes
-from mcpkeeper.state._quarantine import FileIdentity, quarantine
+from mcpkeeper.state._quarantine import FileIdentity, discard_evidence, leftover, quarantine
 from mcpkeeper.state.locks import DEFAULT_LOCK_TIMEOUT, Locks, StateLock
 from mcpkeeper.state.names import validate_name
 from mcpkeeper.state.paths import ensure_private_dir
@@ -80,6 +83,14 @@ class SecretBackend(Protocol):
         """Keep the unreadable value under another name; where it went, or None."""
         ...
 
+    def quarantined(self, name: str) -> str | None:
+        """Where an unreadable value of ``name`` was moved, if nothing was stored since."""
+        ...
+
+    def discard_quarantined(self, name: str) -> None:
+        """Forget the moved-aside value of ``name``."""
+        ...
+
 
 class FileSecretBackend:
     label = "file"
@@ -121,6 +132,13 @@ class FileSecretBackend:
         moved = quarantine(self.path(name), self._seen.get(name))
         return str(moved) if moved is not None else None
 
+    def quarantined(self, name: str) -> str | None:
+        earlier = leftover(self.path(name), name)
+        return str(earlier.moved_to) if earlier is not None else None
+
+    def discard_quarantined(self, name: str) -> None:
+        discard_evidence(self.path(name))
+
 
 class KeyringSecretBackend:
     """One keyring entry per workload; the service name includes the state home.
@@ -157,6 +175,21 @@ class KeyringSecretBackend:
         target = f"{name}{_CORRUPTED}"
         self._keyring.set_password(self.service, target, value)
         self.delete(name)
+        return self._where(target)
+
+    def quarantined(self, name: str) -> str | None:
+        target = f"{validate_name(name)}{_CORRUPTED}"
+        if self.read(name) is not None or self._keyring.get_password(self.service, target) is None:
+            return None
+        return self._where(target)
+
+    def discard_quarantined(self, name: str) -> None:
+        import keyring.errors
+
+        with contextlib.suppress(keyring.errors.PasswordDeleteError):
+            self._keyring.delete_password(self.service, f"{validate_name(name)}{_CORRUPTED}")
+
+    def _where(self, target: str) -> str:
         return f"keyring entry {target!r} of service {self.service!r}"
 
 
@@ -225,6 +258,14 @@ class SecretStore:
 
     def delete(self, name: str) -> bool:
         return self.backend.delete(name)
+
+    def quarantined(self, name: str) -> CorruptSecretError | None:
+        """The unreadable value of ``name`` moved aside earlier (by any process), until replaced."""
+        where = self.backend.quarantined(name)
+        return CorruptSecretError(name, "found earlier", where) if where is not None else None
+
+    def discard_quarantined(self, name: str) -> None:
+        self.backend.discard_quarantined(name)
 
     def move_aside(self, name: str, reason: str) -> CorruptSecretError:
         """For callers that found the dict itself unusable: keep it, and describe where it went."""

@@ -6,9 +6,11 @@ here for display only. Files are 0600 in a 0700 directory and written atomically
 
 An unreadable config is moved aside to ``<name>.json.corrupted[.N]`` (see
 :mod:`._quarantine`). :meth:`WorkloadStore.get` then raises :class:`CorruptStateError`
-naming the moved file; :meth:`WorkloadStore.list` skips it with a warning and
-:meth:`WorkloadStore.scan` returns it alongside the good ones, so a daemon can surface it
-(e.g. as status ``unknown`` with :meth:`CorruptFile.describe` as the reason).
+naming the moved file, on that read and on every later one until the user deals with
+it (a new config under the name, or :meth:`WorkloadStore.discard_quarantined`, which
+``rm`` calls); :meth:`WorkloadStore.list` skips it and :meth:`WorkloadStore.scan` returns
+it alongside the good ones, so every reader shows it (status ``unknown`` with
+:meth:`CorruptFile.describe` as the reason), whichever process moved it.
 """
 
 from __future__ import annotations
@@ -17,15 +19,22 @@ import builtins
 import logging
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
-from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from mcpkeeper.state._clock import utcnow
 from mcpkeeper.state._model_file import load_model_file, write_model_file
-from mcpkeeper.state._quarantine import CorruptFile, CorruptStateError, read_each
-from mcpkeeper.state.names import names_in, validate_name
+from mcpkeeper.state._quarantine import (
+    CorruptFile,
+    CorruptStateError,
+    discard_evidence,
+    leftover,
+    read_each,
+    scan_names,
+)
+from mcpkeeper.state.names import validate_name
 from mcpkeeper.state.paths import ensure_private_dir
+from mcpkeeper.state.remote_url import check_remote_url
 
 __all__ = [
     "CorruptStateError",
@@ -70,6 +79,9 @@ class WorkloadConfig(BaseModel):
     """What the user asked for: a restarted daemon brings back only ``running`` workloads."""
     auth: bool = True
     """Whether the workload injects a token; False for a remote that needs no authentication."""
+    client_auth: bool = False
+    """Whether local clients must show the client token (``run --client-token``; see
+    :mod:`mcpkeeper.workloads.client_auth` for when it is required anyway)."""
 
     @field_validator("name")
     @classmethod
@@ -79,10 +91,7 @@ class WorkloadConfig(BaseModel):
     @field_validator("remote_url")
     @classmethod
     def _check_remote_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("remote_url must be an absolute http(s) URL with a host")
-        return value
+        return check_remote_url(value)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (``created_at`` as ISO-8601 UTC)."""
@@ -108,6 +117,10 @@ class WorkloadStore:
         loaded = load_model_file(self.path(name), WorkloadConfig, name=name)
         if isinstance(loaded, CorruptFile):
             raise CorruptStateError(loaded)
+        if loaded is None:
+            earlier = leftover(self.path(name), name)
+            if earlier is not None:
+                raise CorruptStateError(earlier)
         if loaded is not None and loaded.name != name:
             # The file name is the identity (it is what every other store keys on).
             _log.warning("workload file %s.json names itself %r; using %r", name, loaded.name, name)
@@ -123,6 +136,10 @@ class WorkloadStore:
         """Whether a config file is present (readable or not)."""
         return self.path(name).exists()
 
+    def discard_quarantined(self, name: str) -> int:
+        """Delete the ``.corrupted`` files of ``name`` (the user dealt with them); how many."""
+        return discard_evidence(self.path(name))
+
     def delete(self, name: str) -> bool:
         """Remove the config; False if there was none. ``.corrupted`` files stay as evidence."""
         try:
@@ -137,4 +154,4 @@ class WorkloadStore:
 
     def scan(self) -> WorkloadListing:
         """Every config, sorted by name, plus the files found unreadable during this scan."""
-        return WorkloadListing(*read_each(names_in(self.directory, _SUFFIX), self.get, _log))
+        return WorkloadListing(*read_each(scan_names(self.directory, _SUFFIX), self.get, _log))

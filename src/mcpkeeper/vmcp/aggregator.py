@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
@@ -39,8 +40,10 @@ class Aggregator:
         settings: VMCPSettings | None = None,
         *,
         tool_store: ToolStore | None = None,
+        backend_headers: Callable[[], dict[str, str]] = dict,
     ) -> None:
         self._directory = directory
+        self._backend_headers = backend_headers  # the client token, for proxies that require it
         self._settings = settings or VMCPSettings()
         self._catalog = ToolCatalog(
             max_age=self._settings.tools_max_age,
@@ -122,7 +125,11 @@ class Aggregator:
             if connection is not None:  # its port or transport changed: the old one is useless
                 self._close_later(connection)
             connection = BackendConnection(
-                view.name, view.url, transport=view.transport, connect_timeout=self._settings.connect_timeout
+                view.name,
+                view.url,
+                transport=view.transport,
+                connect_timeout=self._settings.connect_timeout,
+                headers=self._backend_headers(),
             )
             self._connections[view.name] = connection
         return connection

@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import httpx2
 import mcp_types as types
 from mcp import Client
 from mcp.client.sse import sse_client
@@ -36,6 +37,9 @@ _T = TypeVar("_T")
 
 #: Bounds the pages of one backend tool listing (a paginator that never ends cannot hang us).
 _MAX_PAGES = 100
+#: The SDK's own defaults for a client it makes (connect/write/pool 30 s, read 300 s), for
+#: the one we make when the client token must go with every request.
+_HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
 #: Extra time the outer guard grants over the SDK's own read timeout before giving up.
 _GRACE = 5.0
 #: JSON-RPC error codes that mean "the call did not get through", not "the tool said no".
@@ -68,10 +72,12 @@ class BackendConnection:
         *,
         transport: str = "streamable-http",
         connect_timeout: float = 10.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.url = url
         self.transport = transport
+        self._headers = dict(headers or {})  # sent with every request (the client token), never logged
         self._connect_timeout = connect_timeout
         self._lock = asyncio.Lock()
         self._client: Client | None = None
@@ -213,14 +219,23 @@ class BackendConnection:
             if not ready.done():
                 ready.cancel()
 
-    def _new_client(self) -> Client:
-        if self.transport == "sse":
-            transport = sse_client(self.url, timeout=self._connect_timeout)
-        else:
-            transport = streamable_http_client(self.url)
-        # The SDK's response cache is off: the catalog decides when a listing is stale.
-        # The read timeout bounds the handshake and listings; a tools/call passes its own.
-        return Client(transport, cache=None, read_timeout_seconds=self._connect_timeout)
+    @contextlib.asynccontextmanager
+    async def _new_client(self) -> AsyncIterator[Client]:
+        async with contextlib.AsyncExitStack() as stack:
+            if self.transport == "sse":
+                transport = sse_client(self.url, headers=self._headers, timeout=self._connect_timeout)
+            elif self._headers:
+                http = await stack.enter_async_context(
+                    httpx2.AsyncClient(headers=self._headers, timeout=_HTTP_TIMEOUT)
+                )
+                transport = streamable_http_client(self.url, http_client=http)
+            else:
+                transport = streamable_http_client(self.url)
+            # The SDK's response cache is off: the catalog decides when a listing is stale.
+            # The read timeout bounds the handshake and listings; a tools/call passes its own.
+            yield await stack.enter_async_context(
+                Client(transport, cache=None, read_timeout_seconds=self._connect_timeout)
+            )
 
     async def _discard(self, client: Client) -> None:
         """Drop ``client`` after a failure, unless another caller already replaced it."""

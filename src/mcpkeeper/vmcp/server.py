@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
@@ -25,6 +26,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from mcpkeeper import __version__
 from mcpkeeper.net import LOOPBACK, InLoopServer
+from mcpkeeper.proxy import ClientTokenGate
 from mcpkeeper.vmcp.aggregator import Aggregator
 from mcpkeeper.vmcp.runfile import VMCP_PATH
 
@@ -67,13 +69,21 @@ def build_mcp_server(aggregator: Aggregator) -> Server[Any]:
 class VirtualMCPServer:
     """Serves ``aggregator`` at ``http://127.0.0.1:<port>/mcp`` on the already-bound ``sock``."""
 
-    def __init__(self, aggregator: Aggregator, sock: socket.socket) -> None:
+    def __init__(
+        self,
+        aggregator: Aggregator,
+        sock: socket.socket,
+        *,
+        client_token: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.aggregator = aggregator
         self.port: int = sock.getsockname()[1]
         mcp_server = build_mcp_server(aggregator)
         app = mcp_server.streamable_http_app(streamable_http_path=VMCP_PATH, host=LOOPBACK)
         self._sessions: StreamableHTTPSessionManager = mcp_server.session_manager
-        self._http = InLoopServer(app, sock, name="vmcp", lifespan="off")
+        # Every workload's tools are behind this endpoint: it requires the client token
+        # whenever one of them does (``client_token`` says which token, or None).
+        self._http = InLoopServer(ClientTokenGate(app, client_token), sock, name="vmcp", lifespan="off")
         self._sessions_task: asyncio.Task[None] | None = None
         self._stop_sessions = asyncio.Event()
 

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcpkeeper.net import PortInUseError, bind_loopback, free_port
+from mcpkeeper.state.client_token import ensure_client_token, load_client_token
 from mcpkeeper.vmcp.directory import ManagerDirectory
 from mcpkeeper.vmcp.runfile import VMCPInfo, read_vmcp_info, write_vmcp_info
 from mcpkeeper.vmcp.settings import PORT_ENV, VMCPSettings
+from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.manager import WorkloadManager
 
 if TYPE_CHECKING:
@@ -63,8 +65,10 @@ class VMCPService:
         from mcpkeeper.vmcp.server import VirtualMCPServer
         from mcpkeeper.vmcp.toolstore import ToolStore
 
-        aggregator = Aggregator(directory, self._settings, tool_store=ToolStore(self.home))
-        server = VirtualMCPServer(aggregator, sock)
+        aggregator = Aggregator(
+            directory, self._settings, tool_store=ToolStore(self.home), backend_headers=self._backend_headers
+        )
+        server = VirtualMCPServer(aggregator, sock, client_token=self._required_client_token)
         try:
             await server.start()
         except Exception as exc:  # the daemon serves its workloads without the aggregate
@@ -82,6 +86,17 @@ class VMCPService:
         finally:
             # Keep the port for the next daemon; no pid: nothing serves it now.
             self._record(server.url, server.port, daemon_alive=False)
+
+    def _required_client_token(self) -> str | None:
+        """The token clients of the aggregated endpoint must show, while one is required."""
+        if client_auth_required(False) or self._manager.client_auth_in_use():
+            return ensure_client_token(self.home)
+        return None
+
+    def _backend_headers(self) -> dict[str, str]:
+        """The client token for the workload proxies that require it (the others drop it)."""
+        token = load_client_token(self.home)
+        return {"Authorization": f"Bearer {token}"} if token is not None else {}
 
     def _bind(self, reserved: set[int]) -> socket.socket:
         if self._settings.port is not None:

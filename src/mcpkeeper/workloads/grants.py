@@ -9,6 +9,7 @@ the credential store the login flow writes; tests and the benchmark inject their
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,8 +21,11 @@ from mcpkeeper.auth.errors import TokenEndpointError
 from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.protocols import ReachabilityProbe, Refresher
 from mcpkeeper.auth.token import Token
+from mcpkeeper.durations import format_duration
 
 __all__ = ["Grant", "GrantLoader", "StoreGrantLoader"]
+
+log = logging.getLogger("mcpkeeper.workload")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,26 @@ class _NoLogin:
         )
 
 
+class _LoggedRefresher:
+    """Says in the workload's log, at INFO, every time a refresh succeeded.
+
+    Users ask "did it refresh?"; the monitor logs failures and recoveries, and this line
+    answers the ordinary case. It names the new token's lifetime, never the token.
+    """
+
+    def __init__(self, inner: Refresher, name: str) -> None:
+        self._inner = inner
+        self._name = name
+
+    async def __call__(self, token: Token) -> Token:
+        fresh = await self._inner(token)
+        lifetime = fresh.expires_in()
+        valid = f"valid for {format_duration(lifetime)}" if lifetime is not None else "without expiry"
+        rotated = "; refresh token rotated" if fresh.refresh_token != token.refresh_token else ""
+        log.info("%s: token refreshed (new access token %s%s)", self._name, valid, rotated)
+        return fresh
+
+
 class StoreGrantLoader:
     """Grants from the credential store under ``home`` (written by ``mcpkeeper login``).
 
@@ -76,11 +100,14 @@ class StoreGrantLoader:
         except CredentialStoreError as exc:
             return Grant(token=None, refresher=_NoLogin(name), reason=str(exc))
         if inputs is None:
-            return Grant(token=None, refresher=_NoLogin(name))
+            # A login found unreadable earlier (maybe by another process) is still the reason.
+            earlier = self._store.secrets.quarantined(name)
+            reason = f"{earlier}; run `mcpkeeper login {name}`" if earlier is not None else None
+            return Grant(token=None, refresher=_NoLogin(name), reason=reason)
         login = inputs.login
         return Grant(
             token=inputs.token,
-            refresher=inputs.refresher,
+            refresher=_LoggedRefresher(inputs.refresher, name),
             probe=inputs.probe,
             issuer=login.issuer,
             client_id=login.client.client_id,
@@ -88,5 +115,6 @@ class StoreGrantLoader:
         )
 
     def forget(self, name: str) -> None:
-        """Delete the stored login (``rm``)."""
+        """Delete the stored login (``rm``), and a moved-aside unreadable one."""
         self._store.delete(name)
+        self._store.secrets.discard_quarantined(name)

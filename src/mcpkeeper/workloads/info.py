@@ -9,6 +9,7 @@ HTTP stack, no pydantic (``list`` starts fast).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -16,9 +17,18 @@ from urllib.parse import urlsplit, urlunsplit
 from mcpkeeper.workloads.health import health_of
 
 if TYPE_CHECKING:
+    from mcpkeeper.state import CorruptFile
     from mcpkeeper.state.history import Transition
 
-__all__ = ["Configured", "history_json", "info_json", "iso_utc", "local_url"]
+__all__ = [
+    "Configured",
+    "history_json",
+    "info_json",
+    "iso_utc",
+    "local_url",
+    "unreadable_config_info",
+    "unreadable_config_reason",
+]
 
 # ``mcpkeeper.net.LOOPBACK``, where every workload's proxy listens; restated because
 # importing ``mcpkeeper.net`` starts uvicorn's imports (a unit test keeps them equal).
@@ -75,6 +85,27 @@ def info_json(
         "health": health_of(status).value,
         "pid": pid,
     }
+
+
+def unreadable_config_reason(corrupt: CorruptFile) -> str:
+    """Why a workload shows as ``unknown``: its config was unreadable and moved aside (by anyone)."""
+    return f"config {corrupt.describe()}; repair it and move it back, or `mcpkeeper rm {corrupt.name}`"
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    name: str
+    remote_url: str | None = None
+    port: int | None = None
+    transport: str | None = None
+    created_at: datetime | None = None
+
+
+def unreadable_config_info(corrupt: CorruptFile) -> dict[str, Any]:
+    """WorkloadInfo of a workload whose config is unreadable: ``unknown``, and what to do."""
+    reason = unreadable_config_reason(corrupt)
+    unreadable = _Unreadable(corrupt.name)
+    return info_json(unreadable, status="unknown", status_context=reason, updated_at=None, pid=None)
 
 
 def history_json(history: Iterable[Transition]) -> list[dict[str, Any]]:

@@ -7,6 +7,11 @@ they were created in, and so do the connection handlers of its server), and one
 handler on the root logger sends each record to the file of the workload it was
 emitted for.
 
+Each file rotates by size and counts repeated lines instead of writing them
+(:mod:`.log_limits`). A record written to a workload's file is INFO-and-below chatter of
+that workload; :func:`written_to_workload_file` lets the daemon keep it out of
+``daemon.log``, which then holds the daemon's own lines and every warning.
+
 Our own code never formats a token into a message; :class:`TokenRedactingFilter` is
 the second line of defence for text we do not control (a library echoing a header or
 a form body): every token value the process has seen, and anything token-shaped, is
@@ -22,6 +27,8 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from mcpkeeper.sanitize import redact
+from mcpkeeper.state.paths import ensure_private_dir
+from mcpkeeper.workloads.log_limits import RotatingLogFile
 
 __all__ = [
     "TokenRedactingFilter",
@@ -29,6 +36,7 @@ __all__ = [
     "current_workload",
     "workload_context",
     "workload_log_file",
+    "written_to_workload_file",
 ]
 
 _current_workload: ContextVar[str | None] = ContextVar("mcpkeeper_workload", default=None)
@@ -90,9 +98,8 @@ class WorkloadLogRouter(logging.Handler):
     def open_file(self, name: str, path: Path) -> None:
         if name in self._files:
             return
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handler = logging.FileHandler(path, encoding="utf-8", delay=False)
-        path.chmod(0o600)
+        ensure_private_dir(path.parent)
+        handler = RotatingLogFile(path)
         handler.setFormatter(logging.Formatter(_FORMAT))
         self._files[name] = handler
 
@@ -101,11 +108,20 @@ class WorkloadLogRouter(logging.Handler):
         if handler is not None:
             handler.close()
 
+    def has_file(self, name: str | None) -> bool:
+        return name is not None and name in self._files
+
     def emit(self, record: logging.LogRecord) -> None:
         name = _current_workload.get()
         handler = self._files.get(name) if name is not None else None
         if handler is not None:
             handler.handle(record)
+
+
+def written_to_workload_file(record: logging.LogRecord) -> bool:
+    """Whether ``record`` (being emitted now) goes to a workload's own log file."""
+    router = WorkloadLogRouter._installed
+    return router is not None and record.levelno >= router.level and router.has_file(_current_workload.get())
 
 
 def workload_log_file(home: Path, name: str) -> Path:

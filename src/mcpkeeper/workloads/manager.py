@@ -36,8 +36,9 @@ from mcpkeeper.state.history import Transition
 from mcpkeeper.state.names import validate_name
 from mcpkeeper.state.status_store import StatusRecord, StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
-from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadStore
+from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadListing, WorkloadStore
 from mcpkeeper.workloads.aio import first_done
+from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.runtime import WorkloadRuntime
@@ -114,6 +115,14 @@ class WorkloadManager:
     def list_configs(self) -> list[WorkloadConfig]:
         return self.configs.list()
 
+    def client_auth_in_use(self) -> bool:
+        """Whether a workload that runs now requires the client token (then so does the vMCP)."""
+        return any(client_auth_required(slot.config.client_auth) for slot in self._slots.values())
+
+    def scan_configs(self) -> WorkloadListing:
+        """Every readable config, and every unreadable one not yet dealt with (see ``rm``)."""
+        return self.configs.scan()
+
     def status(self, name: str) -> StatusRecord | None:
         return self.statuses.get(name)
 
@@ -160,7 +169,13 @@ class WorkloadManager:
             self.statuses.set(name, WorkloadStatus.STOPPED, "stopped by the user")
 
     async def create(
-        self, name: str, remote_url: str, *, port: int | None = None, auth: bool = True
+        self,
+        name: str,
+        remote_url: str,
+        *,
+        port: int | None = None,
+        auth: bool = True,
+        client_auth: bool = False,
     ) -> WorkloadConfig:
         """Save a new workload and start it. Its port is fixed now and kept for good."""
         name = _checked(name)
@@ -176,6 +191,7 @@ class WorkloadManager:
                     remote_url=remote_url,
                     port=chosen,
                     auth=auth,
+                    client_auth=client_auth,
                     issuer=grant.issuer if grant is not None else None,
                     client_id=grant.client_id if grant is not None else None,
                     resource=grant.resource if grant is not None else None,
@@ -225,10 +241,12 @@ class WorkloadManager:
     async def remove(self, name: str) -> None:
         """Stop the workload and forget it: config, status, history and stored secrets."""
         async with self._lock(name):
-            self.config(name)
+            with contextlib.suppress(InvalidWorkloadError):  # unreadable: rm is how the user deals with it
+                self.config(name)
             self.statuses.set(name, WorkloadStatus.REMOVING, "removing")
             await self._halt(name, None, "")
             self.configs.delete(name)
+            self.configs.discard_quarantined(name)
             self.statuses.delete(name)
             if self._remove_secrets is not None:
                 self._remove_secrets(name)

@@ -30,11 +30,13 @@ from mcpkeeper.auth.monitor import AuthState, MonitoredTokenSource, MonitorSnaps
 from mcpkeeper.auth.token import Token
 from mcpkeeper.net import InLoopServer, bind_loopback
 from mcpkeeper.proxy.app import ProxyApp, create_proxy_app
+from mcpkeeper.state.client_token import ensure_client_token
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import WorkloadConfig
 from mcpkeeper.workloads import info
 from mcpkeeper.workloads.aio import first_done
+from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context, workload_log_file
 from mcpkeeper.workloads.status_gate import StatusGate
@@ -130,7 +132,12 @@ class WorkloadRuntime:
                 probe=grant.probe,
                 name=self.name,
             )
-        self._app = create_proxy_app(self.config.remote_url, self._monitor, http=self._http, name=self.name)
+        client_token = None
+        if client_auth_required(self.config.client_auth):
+            client_token = ensure_client_token(self.home)
+        self._app = create_proxy_app(
+            self.config.remote_url, self._monitor, http=self._http, name=self.name, client_token=client_token
+        )
         self._server = InLoopServer(self._app, sock, name=self.name, lifespan="off")
         await self._server.start()
         # No await from here to the task's creation: the first status is on disk before
