@@ -732,11 +732,13 @@ class MonitoredTokenSource:
         self._outage = None
         self._state = AuthState.FRESH
         self._reason = ""
+        # Users ask "did it refresh?": the answer, at INFO, naming the lifetime, never the token.
         lifetime = new_token.expires_in(self._clock.wall())
         log.info(
-            "%s: token refreshed (valid for %s)",
+            "%s: token refreshed (new access token %s%s)",
             self._name,
-            format_duration(lifetime) if lifetime is not None else "an unknown time",
+            f"valid for {format_duration(lifetime)}" if lifetime is not None else "without expiry",
+            "; refresh token rotated" if self._rotates and old is not None else "",
         )
         if previous is AuthState.RETRYING:
             took = (

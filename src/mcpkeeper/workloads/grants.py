@@ -21,7 +21,6 @@ from mcpkeeper.auth.errors import TokenEndpointError
 from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.protocols import ReachabilityProbe, Refresher
 from mcpkeeper.auth.token import Token
-from mcpkeeper.durations import format_duration
 
 __all__ = ["Grant", "GrantLoader", "StoreGrantLoader"]
 
@@ -63,26 +62,6 @@ class _NoLogin:
         )
 
 
-class _LoggedRefresher:
-    """Says in the workload's log, at INFO, every time a refresh succeeded.
-
-    Users ask "did it refresh?"; the monitor logs failures and recoveries, and this line
-    answers the ordinary case. It names the new token's lifetime, never the token.
-    """
-
-    def __init__(self, inner: Refresher, name: str) -> None:
-        self._inner = inner
-        self._name = name
-
-    async def __call__(self, token: Token) -> Token:
-        fresh = await self._inner(token)
-        lifetime = fresh.expires_in()
-        valid = f"valid for {format_duration(lifetime)}" if lifetime is not None else "without expiry"
-        rotated = "; refresh token rotated" if fresh.refresh_token != token.refresh_token else ""
-        log.info("%s: token refreshed (new access token %s%s)", self._name, valid, rotated)
-        return fresh
-
-
 class StoreGrantLoader:
     """Grants from the credential store under ``home`` (written by ``mcpkeeper login``).
 
@@ -107,7 +86,7 @@ class StoreGrantLoader:
         login = inputs.login
         return Grant(
             token=inputs.token,
-            refresher=_LoggedRefresher(inputs.refresher, name),
+            refresher=inputs.refresher,
             probe=inputs.probe,
             issuer=login.issuer,
             client_id=login.client.client_id,
