@@ -80,6 +80,9 @@ class TokenRequest:
     outcome: str = ""
     #: Wall-clock time the answer left (or the hold ended).
     done_at: float | None = None
+    #: SHA-256 (hex) of the refresh token presented, if any: tests can tell which token
+    #: a request carried without the proxy keeping the secret.
+    presented: str | None = None
 
 
 class TokenFaultProxy:
@@ -92,7 +95,11 @@ class TokenFaultProxy:
     """
 
     def __init__(
-        self, upstream: str | None = None, *, token_path: str = "/token", port: int = 0  # noqa: S107
+        self,
+        upstream: str | None = None,
+        *,
+        token_path: str = "/token",  # noqa: S107 - a URL path, not a password
+        port: int = 0,
     ) -> None:
         self.upstream = upstream
         self.token_path = token_path
@@ -212,7 +219,10 @@ class TokenFaultProxy:
             armed, self._armed = self._armed, None
             await self._switch(armed)
         settings = self._fault
-        entry = TokenRequest(at=time.time(), grant_type=grant_type, fault=settings.mode.value)
+        digest = None if presented is None else hashlib.sha256(presented.encode()).hexdigest()
+        entry = TokenRequest(
+            at=time.time(), grant_type=grant_type, fault=settings.mode.value, presented=digest
+        )
         self.requests.append(entry)
         self.counters.record_request(grant_type, settings.mode.value, entry.at)
         if settings.mode is FaultMode.HANG:
@@ -230,7 +240,6 @@ class TokenFaultProxy:
             self._finish(entry, settings.mode.value)
             await canned(scope, receive, send)
             return
-        digest = None if presented is None else hashlib.sha256(presented.encode()).hexdigest()
         if digest is not None and digest in self._spent:
             self.counters.spent_token_reuse += 1
         status = await self._forward(scope, body, send, on_answer=lambda s, b: self._outcome(entry, s, b))
