@@ -52,6 +52,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 
+from mcpkeeper.testing.counters import TokenCounters
 from mcpkeeper.testing.faults import FaultMode
 
 __all__ = ["OutageSpec", "main", "run_outage", "summarise"]
@@ -180,35 +181,54 @@ class _OidcBackend:
         ]
 
 
+class _RequestLog(TokenCounters):
+    """The fixture AS's counters, plus each request's (arrival, grant, fault, outcome)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[list[Any]] = []
+
+    def record_request(self, grant_type: str, fault: str, when: float) -> None:
+        super().record_request(grant_type, fault, when)
+        self.log.append([when, grant_type, fault, ""])
+
+    def record_outcome(self, outcome: str) -> None:
+        super().record_outcome(outcome)
+        # Answers come in arrival order except for held (hang) requests, which are all alike.
+        entry = next((e for e in self.log if not e[3]), None)
+        if entry is not None:
+            entry[3] = outcome
+
+
 class _FixtureBackend:
-    """Our own fixture AS: its built-in faults, switched at the predicted refresh time."""
+    """Our own fixture AS and MCP server: built-in faults, switched at the predicted time.
+
+    Its ``hang`` releases held requests with a 503 on restore, so a client never waits out
+    a hung attempt there: its hang figures are kinder than the oidc backend's.
+    """
 
     def __init__(self, auth: Any, mcp: Any) -> None:
         self._auth = auth
+        self._log = _RequestLog()
+        auth.counters = self._log
         self.mcp_url: str = mcp.url
         self._since: float | None = None
-        self._log: list[tuple[float, str, str, str]] = []
 
     async def switch(self, mode: str) -> None:
         await self._auth.set_fault(mode, retry_after=5)
         self._since = None if mode == "ok" else _now()
 
     async def arm(self, mode: str) -> None:
-        raise NotImplementedError  # the scenario times every fixture fault
+        raise NotImplementedError("the fixture AS cannot arm a fault on a request: switch it at a time")
 
     def fault_since(self) -> float | None:
         return self._since
 
     def token_requests(self) -> list[tuple[float, str, str, str]]:
-        # The fixture counts requests by time and fault, not one by one: outcomes are inferred.
-        counters = self._auth.counters
-        out: list[tuple[float, str, str, str]] = []
-        for at in counters.request_times:
-            out.append((at, "?", "?", "?"))
-        return out
+        return [(e[0], e[1], e[2], e[3]) for e in self._log.log]
 
     def spent_token_reuse(self) -> int:
-        return int(self._auth.counters.spent_token_reuse)
+        return int(self._log.spent_token_reuse)
 
     def echoed_digests(self) -> list[str]:
         return []
@@ -294,6 +314,7 @@ class _Workload:
         self.local_url: str | None = None
         self.outputs: dict[str, str] = {}
         self._errlogs: list[TextIO] = []
+        self._stopped = False
 
     async def start(self) -> None:
         if self.spec.mode == "port":
@@ -319,6 +340,9 @@ class _Workload:
             if done.returncode != 0:
                 raise RuntimeError(f"mcpkeeper run failed ({done.returncode}): {done.stderr[-2000:]}")
             self.local_url = json.loads(done.stdout)["workload"]["url"]
+            # One call through the aggregated endpoint while all is well, so it lists the
+            # workload's tools later (a leak check reads its reply to a failing call).
+            self.outputs["vMCP call before the fault"] = await _vmcp_call(self.home)
 
     def client(self) -> Client:
         """A new session of the official client (stdio ones spawn the CLI command)."""
@@ -335,6 +359,10 @@ class _Workload:
         return Client(stdio_client(params, errlog=errlog), read_timeout_seconds=self.spec.call_timeout)
 
     async def stop(self) -> None:
+        """Stop what :meth:`start` started (once; later calls do nothing)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self.proxy is not None and self.proxy.poll() is None:
             self.proxy.send_signal(signal.SIGINT)
             try:
@@ -652,7 +680,7 @@ def _find_leaks(
     token = stored.token.refresh_token if stored is not None and stored.token is not None else None
     if not token:
         return {"checked": False, "why": "no stored refresh token to look for"}
-    echoed = [r for r in observed.token_requests if r[2] == "echo_refresh_token"]
+    echoed = backend.echoed_digests()
     presented = hashlib.sha256(token.encode()).hexdigest()
     windows = {token[i : i + _LEAK_WINDOW] for i in range(0, max(1, len(token) - _LEAK_WINDOW + 1))}
     found: list[str] = []
@@ -671,7 +699,7 @@ def _find_leaks(
             found.append(f"file: {path.relative_to(work)}")
     return {
         "checked": True,
-        "echoed_token_is_the_stored_one": presented in backend.echoed_digests(),
+        "echoed_token_is_the_stored_one": presented in echoed,
         "echo_requests": len(echoed),
         "searched": searched,
         "found": found,
@@ -694,7 +722,7 @@ async def _api_and_vmcp(workload: _Workload) -> dict[str, str]:
     out: dict[str, str] = {}
     if workload.spec.mode != "connect":
         return out
-    from mcpkeeper.api.paths import API_PREFIX, run_dir, socket_path
+    from mcpkeeper.api.paths import API_PREFIX, socket_path
 
     transport = httpx.AsyncHTTPTransport(uds=str(socket_path(workload.home)))
     try:
@@ -704,14 +732,21 @@ async def _api_and_vmcp(workload: _Workload) -> dict[str, str]:
                 out[f"API GET {path}"] = f"{answer.status_code} {answer.text}"
     except httpx.HTTPError as exc:
         out["API error"] = str(exc)
+    out["vMCP call"] = await _vmcp_call(workload.home)
+    return out
+
+
+async def _vmcp_call(home: Path) -> str:
+    """The aggregated endpoint's reply to ``NAME__echo`` (or the error it raised)."""
+    from mcpkeeper.api.paths import run_dir
+
     try:
-        vmcp = json.loads((run_dir(workload.home) / "vmcp.json").read_text())
+        vmcp = json.loads((run_dir(home) / "vmcp.json").read_text())
         async with Client(str(vmcp["url"]), read_timeout_seconds=15) as client:
             result = await client.call_tool(f"{NAME}__echo", {"text": "through vmcp"})
-            out["vMCP call"] = json.dumps(result.model_dump(mode="json"))
+        return json.dumps(result.model_dump(mode="json"))
     except Exception as exc:
-        out["vMCP call error"] = _brief(exc)
-    return out
+        return f"error: {_brief(exc)}"
 
 
 # -- disk full ----------------------------------------------------------------------------------
@@ -780,8 +815,6 @@ async def _fill_disk_at_next_refresh(
 async def _stored_token_accepted(workload: _Workload) -> dict[str, Any]:
     """Stop mcpkeeper, then present the refresh token it stored to the token endpoint."""
     await workload.stop()
-    workload.proxy = None
-    workload.spec = OutageSpec(**{**asdict(workload.spec), "mode": "port"})  # stop() already ran
     from mcpkeeper.auth.credentials import CredentialStore
 
     stored = CredentialStore.open(workload.home).load(NAME)
