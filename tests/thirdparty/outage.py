@@ -63,6 +63,8 @@ NAME = "op"
 _CLI = [sys.executable, "-m", "mcpkeeper"]
 #: Faults no request can arm: switched at the predicted refresh time instead.
 _TIMED_FAULTS = {"refused"}
+#: A timed fault begins this long before the refresh is predicted to fall due.
+_TIMED_LEAD = 1.0
 _SAMPLE_EVERY = 0.1
 _CALL_EVERY = 1.0
 _LOGIN_TIMEOUT = 60.0
@@ -87,6 +89,9 @@ class OutageSpec:
     env: dict[str, str] = field(default_factory=dict)
     #: For ``disk_full``: how long the disk stays full.
     full_for: float = 12.0
+    #: Also wait (up to ``after_restore``) for the first successful refresh after the
+    #: restore, so ``refreshed_after_restore`` is measured even when no call was refused.
+    wait_refresh: bool = False
 
 
 # -- observations ----------------------------------------------------------------------------
@@ -521,7 +526,7 @@ async def _drive(
     try:
         await _until(lambda: any(c.ok for c in observed.calls), _LOGIN_TIMEOUT, "the first good call")
         if spec.fault == "none":
-            await _smoke(spec, backend)
+            await _smoke(spec, backend, observed)
         else:
             await _outage(spec, backend, workload, observed, work)
     finally:
@@ -545,35 +550,42 @@ def _ok_refreshes(backend: _Backend, since: float = 0.0) -> list[float]:
     ]
 
 
-async def _smoke(spec: OutageSpec, backend: _Backend) -> None:
+async def _smoke(spec: OutageSpec, backend: _Backend, observed: Observed) -> None:
     await _until(
         lambda: len(_ok_refreshes(backend)) >= spec.rotations,
         spec.access_ttl * (spec.rotations + 2) + 30,
         f"{spec.rotations} rotations",
     )
-    await asyncio.sleep(1.5)  # a call or two on the last rotated token
+    last = _ok_refreshes(backend)[-1]
+    await _until(lambda: any(c.start > last for c in observed.calls), 10, "a call on the last rotated token")
 
 
 async def _outage(
     spec: OutageSpec, backend: _Backend, workload: _Workload, observed: Observed, work: Path
 ) -> None:
-    login = [
-        at
-        for at, grant, _, outcome in backend.token_requests()
-        if grant == "authorization_code" and outcome == "ok"
-    ]
-    # One good rotation first: it proves the path, and its timing predicts the next one.
-    await _until(lambda: len(_ok_refreshes(backend)) >= 1, spec.access_ttl * 3 + 60, "the first rotation")
-    first = _ok_refreshes(backend)[0]
-    period = first - login[-1] if login else spec.access_ttl / 2
-    observed.notes["rotation_period"] = round(period, 3)
     fault = "ok" if spec.fault == "disk_full" else spec.fault
+    timed = spec.fault == "disk_full" or fault in _TIMED_FAULTS or isinstance(backend, _FixtureBackend)
+    # Good rotations first: they prove the path, and (for a fault switched at a time) the
+    # interval between two of them predicts when the next refresh falls due.
+    needed = 2 if timed else 1
+    await _until(
+        lambda: len(_ok_refreshes(backend)) >= needed,
+        spec.access_ttl * (needed + 2) + 60,
+        "the first rotations",
+    )
+    oks = _ok_refreshes(backend)
+    period = oks[-1] - oks[-2] if len(oks) >= 2 else None
+    observed.notes["rotation_period"] = None if period is None else round(period, 3)
     if spec.fault == "disk_full":
-        await _fill_disk_at_next_refresh(spec, backend, workload, observed, first, period)
+        assert period is not None
+        await _fill_disk_at_next_refresh(spec, backend, workload, observed, oks[-1], period)
         return
-    if fault in _TIMED_FAULTS or isinstance(backend, _FixtureBackend):
-        await asyncio.sleep(max(0.0, first + period - 0.3 - _now()))
+    if timed:
+        assert period is not None
+        await asyncio.sleep(max(0.0, oks[-1] + period - _TIMED_LEAD - _now()))
         await backend.switch(fault)
+        if _ok_refreshes(backend, since=oks[-1] + 0.001):
+            raise RuntimeError("the refresh came before the timed fault began: the prediction missed")
     else:
         await backend.arm(fault)
         await _until(lambda: backend.fault_since() is not None, spec.access_ttl * 3 + 60, "the armed fault")
@@ -590,6 +602,14 @@ async def _outage(
     await backend.switch("ok")
     observed.restore_at = _now()
     await _watch_recovery(spec, observed)
+    if spec.wait_refresh:
+        restored = observed.restore_at
+        with contextlib.suppress(TimeoutError):
+            await _until(
+                lambda: bool(_ok_refreshes(backend, since=restored)),
+                max(0.0, restored + spec.after_restore - _now()),
+                "a refresh after the restore",
+            )
 
 
 async def _watch_recovery(spec: OutageSpec, observed: Observed) -> None:
@@ -790,12 +810,14 @@ def _fill(home: Path) -> Path:
 
 
 async def _fill_disk_at_next_refresh(
-    spec: OutageSpec, backend: _Backend, workload: _Workload, observed: Observed, first: float, period: float
+    spec: OutageSpec, backend: _Backend, workload: _Workload, observed: Observed, last: float, period: float
 ) -> None:
     """Fill the disk just before the next refresh is due, keep it full, give the space back."""
-    await asyncio.sleep(max(0.0, first + period - 0.5 - _now()))
+    await asyncio.sleep(max(0.0, last + period - _TIMED_LEAD - _now()))
     filler = await asyncio.to_thread(_fill, workload.home)
     observed.fault_on = _now()
+    if _ok_refreshes(backend, since=last + 0.001):
+        raise RuntimeError("the refresh came before the disk was full: the prediction missed")
     before = len(_ok_refreshes(backend))
     with contextlib.suppress(TimeoutError):
         await _until(
@@ -940,6 +962,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--after-restore", type=float, default=30.0)
     parser.add_argument("--settle", type=float, default=6.0)
     parser.add_argument("--rotations", type=int, default=3)
+    parser.add_argument("--wait-refresh", action="store_true", help="wait for a refresh after restore")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary directory, removed")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
@@ -957,6 +980,7 @@ def main(argv: list[str] | None = None) -> int:
         after_restore=args.after_restore,
         settle=args.settle,
         rotations=args.rotations,
+        wait_refresh=args.wait_refresh,
         env=dict(item.split("=", 1) for item in args.env),
     )
     keep = args.workdir is not None
