@@ -26,15 +26,12 @@ import json
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from mcpkeeper.testing.faults import FaultMode
 from tests.thirdparty.campaign import Campaign
 from tests.thirdparty.direct_login import authorize, direct_login, register
-from tests.thirdparty.oidc import OidcStack
+from tests.thirdparty.oidc import OTHER_RESOURCE, OidcStack
 
 pytestmark = pytest.mark.integration
 
@@ -109,20 +106,38 @@ async def test_the_mcp_server_serves_only_tokens_issued_for_it(oidc_stack: OidcS
         assert "resource_metadata=" in refused.headers["www-authenticate"]
         prm = (await http.get(f"{oidc_stack.mcp.base_url}/.well-known/oauth-protected-resource/mcp")).json()
         assert prm["authorization_servers"] == [oidc_stack.issuer]
-        # A token whose signature does not verify is refused too.
+        # A token whose signature does not verify is refused.
         other = await http.post(
             oidc_stack.mcp_url,
             json={},
             headers={"Authorization": f"Bearer {tokens['access_token'][:-4]}AAAA"},  # signature broken
         )
         assert other.status_code == 401
-    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=10) as http2,
-        Client(streamable_http_client(oidc_stack.mcp_url, http_client=http2)) as client,
-    ):
-        result = await client.call_tool("echo", {"text": "real token"})
-    assert result.structured_content == {"result": "real token"}
+        _, elsewhere = await direct_login(http, oidc_stack.issuer, OTHER_RESOURCE)
+        misdirected = await http.post(
+            oidc_stack.mcp_url, json={}, headers={"Authorization": f"Bearer {elsewhere['access_token']}"}
+        )
+        assert misdirected.status_code == 401  # a valid token, but for another resource
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "oracle-check", "version": "0"},
+            },
+        }
+        served = await http.post(
+            oidc_stack.mcp_url,
+            json=initialize,
+            headers={
+                "Authorization": f"Bearer {tokens['access_token']}",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+    assert served.status_code == 200, served.text
+    assert "mcpkeeper-fixture" in served.text  # the server's initialize result
 
 
 async def test_the_fault_proxy_arms_on_the_next_refresh_and_refused_comes_back_on_the_same_port(
@@ -168,8 +183,11 @@ def test_calls_go_through_several_rotations_without_a_failure(outage_campaign: C
     }, why
     assert result["failed_calls"] == 0, why
     # Calls were made on every token: between each two rotations and after the last one.
-    refreshes = [r[0] for r in result["raw"]["token_requests"] if r[1] == "refresh_token"]
     starts = [c[0] for c in result["raw"]["calls"]]
+    refreshes = [
+        r[0] for r in result["raw"]["token_requests"] if r[1] == "refresh_token" and r[0] > starts[0]
+    ]
+    assert len(refreshes) >= 3, why
     for begin, end in zip(refreshes, [*refreshes[1:], float("inf")], strict=True):
         assert any(begin < t < end for t in starts), f"no call between {begin} and {end}: {why}"
     assert result["spent_token_reuse"] == 0, why

@@ -30,7 +30,15 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcpkeeper.testing import FixtureMCPServer
 from mcpkeeper.testing.fault_proxy import TokenFaultProxy
 
-__all__ = ["NODE", "OIDC_PROVIDER", "OidcProvider", "OidcStack", "OidcTokenAuthority", "require_oracles"]
+__all__ = [
+    "NODE",
+    "OIDC_PROVIDER",
+    "OTHER_RESOURCE",
+    "OidcProvider",
+    "OidcStack",
+    "OidcTokenAuthority",
+    "require_oracles",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 _MODULES = REPO / "oracles" / "node_modules"
@@ -39,6 +47,9 @@ OIDC_PROVIDER = _MODULES / "oidc-provider" / "lib" / "index.js"
 _SCRIPT = Path(__file__).with_name("oidc_server.mjs")
 #: The scope the provider's resource servers grant and the MCP server demands.
 SCOPE = "mcp:tools"
+#: A second resource server the provider knows, nothing listens there: a token issued
+#: for it must be refused by the MCP server (RFC 8707 audience binding).
+OTHER_RESOURCE = "http://127.0.0.1:9/other/mcp"
 _START_TIMEOUT = 20.0
 _STOP_TIMEOUT = 5.0
 _JWKS_TIMEOUT = 5.0
@@ -242,7 +253,7 @@ class OidcStack:
         self.provider = await self._stack.enter_async_context(
             OidcProvider(
                 issuer=self.faults.url,
-                resources=[self.mcp.url],
+                resources=[self.mcp.url, OTHER_RESOURCE],
                 access_token_ttl=self.access_token_ttl,
                 log_path=log,
             )

@@ -551,8 +551,10 @@ def _ok_refreshes(backend: _Backend, since: float = 0.0) -> list[float]:
 
 
 async def _smoke(spec: OutageSpec, backend: _Backend, observed: Observed) -> None:
+    """``rotations`` refreshes while the client calls, and a call on the last token."""
+    since = observed.calls[0].start
     await _until(
-        lambda: len(_ok_refreshes(backend)) >= spec.rotations,
+        lambda: len(_ok_refreshes(backend, since=since)) >= spec.rotations,
         spec.access_ttl * (spec.rotations + 2) + 30,
         f"{spec.rotations} rotations",
     )
