@@ -35,7 +35,8 @@ lint: install
 typecheck: install
 	$(BIN)/mypy --strict src
 
-test: lint typecheck
+# oracles: the integration suite runs against oidc-provider; a fresh clone installs it here.
+test: lint typecheck oracles
 	$(BIN)/python -m pytest
 
 bench: install

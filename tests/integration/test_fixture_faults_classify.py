@@ -25,6 +25,7 @@ EXPECTED = {
     FaultMode.REFUSED: (FailureKind.TRANSIENT, True),
     FaultMode.HANG: (FailureKind.TRANSIENT, False),
     FaultMode.INVALID_GRANT: (FailureKind.PERMANENT, False),
+    FaultMode.ECHO_REFRESH_TOKEN: (FailureKind.PERMANENT, False),
 }
 
 

@@ -361,7 +361,7 @@ class FixtureAuthServer:
         if settings.mode is FaultMode.REFUSED:  # arrived just before the listener closed
             self.counters.record_outcome(FaultMode.REFUSED.value)
             return PlainTextResponse("Service Unavailable", status_code=503)
-        canned = fault_response(settings)
+        canned = fault_response(settings, _form_str(form, "refresh_token"))
         if canned is not None:
             self.counters.record_outcome(settings.mode.value)
             return canned

@@ -33,6 +33,10 @@ class FaultMode(StrEnum):
     #: The request is accepted and not answered until the fault changes (then a bare 503,
     #: the request unprocessed) or the client gives up.
     HANG = "hang"
+    #: 400 ``invalid_request`` whose ``error_description`` repeats the presented refresh
+    #: token, as careless servers do: whatever the client shows of the server's words must
+    #: not carry the secret on (a leak test's bait).
+    ECHO_REFRESH_TOKEN = "echo_refresh_token"
 
 
 UnparsableBody = Literal["html", "json"]
@@ -59,10 +63,11 @@ _LOGIN_PAGE = (
 _BROKEN_JSON = '{"access_token": "fxat_truncated", "token_type": "Bea'
 
 
-def fault_response(settings: FaultSettings) -> Response | None:
+def fault_response(settings: FaultSettings, refresh_token: str | None = None) -> Response | None:
     """The canned answer for ``settings.mode``, or ``None`` when the request is served normally.
 
     ``refused`` and ``hang`` are not responses and are handled by the server itself.
+    ``refresh_token`` is the one the request presented (echoed by ``echo_refresh_token``).
     """
     mode = settings.mode
     if mode is FaultMode.WAF_HTML_403:
@@ -75,6 +80,12 @@ def fault_response(settings: FaultSettings) -> Response | None:
     if mode is FaultMode.INVALID_GRANT:
         return JSONResponse(
             {"error": "invalid_grant", "error_description": "grant revoked by the authorization server"},
+            status_code=400,
+            headers={"Cache-Control": "no-store"},
+        )
+    if mode is FaultMode.ECHO_REFRESH_TOKEN:
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": f"refresh_token {refresh_token} is malformed"},
             status_code=400,
             headers={"Cache-Control": "no-store"},
         )

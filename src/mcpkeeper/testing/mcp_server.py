@@ -17,9 +17,9 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -30,13 +30,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mcpkeeper.testing._serve import ServedApp
 from mcpkeeper.testing.auth_server import FixtureAuthServer
 
-__all__ = ["MAX_SLOW_SECONDS", "FixtureMCPServer"]
+__all__ = ["MAX_SLOW_SECONDS", "FixtureMCPServer", "TokenAuthority"]
 
 #: ``slow`` never sleeps longer than this, whatever it is asked.
 MAX_SLOW_SECONDS = 30.0
 _MCP_PATH = "/mcp"
 _PRM_ROOT = "/.well-known/oauth-protected-resource"
 _START_TIMEOUT = 10.0
+
+
+class TokenAuthority(Protocol):
+    """An authorization server other than the fixture AS, as the MCP server needs it.
+
+    ``issuer`` is named in the RFC 9728 metadata; ``token_verifier`` checks bearer tokens
+    for the resource at ``resource_url`` (known only once the MCP server has its port).
+    """
+
+    @property
+    def issuer(self) -> str: ...
+
+    def token_verifier(self, resource_url: str) -> TokenVerifier: ...
 
 
 class _FixtureTokenVerifier:
@@ -73,14 +86,16 @@ class _FixtureTokenVerifier:
 class FixtureMCPServer:
     """``async with FixtureMCPServer(auth) as mcp:`` serves ``mcp.url`` (``http://127.0.0.1:N/mcp``).
 
-    With ``require_auth=False`` (and no ``auth``) it is an open server with the same tools.
+    ``auth`` is the fixture AS, or any :class:`TokenAuthority` (a third-party server whose
+    tokens the authority knows how to check). With ``require_auth=False`` (and no ``auth``)
+    it is an open server with the same tools.
     ``required_scopes`` are demanded of every token (``403 insufficient_scope`` otherwise);
     the fixture AS grants ``mcp`` by default.
     """
 
     def __init__(
         self,
-        auth: FixtureAuthServer | None = None,
+        auth: FixtureAuthServer | TokenAuthority | None = None,
         *,
         require_auth: bool = True,
         port: int = 0,
@@ -230,10 +245,15 @@ class FixtureMCPServer:
         if self.auth is None:
             server: MCPServer[Any] = MCPServer("mcpkeeper-fixture", log_level="WARNING")
         else:
+            verifier = (
+                _FixtureTokenVerifier(self.auth, self.url)
+                if isinstance(self.auth, FixtureAuthServer)
+                else self.auth.token_verifier(self.url)
+            )
             server = MCPServer(
                 "mcpkeeper-fixture",
                 log_level="WARNING",
-                token_verifier=_FixtureTokenVerifier(self.auth, self.url),
+                token_verifier=verifier,
                 # Validated from strings so the model keeps the issuer exactly as the AS
                 # spells it (no trailing slash): RFC 8414 issuer comparison is exact.
                 auth=AuthSettings.model_validate(
