@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench install oracles clean
+.PHONY: demo test lint typecheck unit bench install oracles conformance clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ typecheck: install
 
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+# The official MCP conformance suite through the proxy (conformance/README in README.md).
+conformance: install oracles
+	$(BIN)/python conformance/run.py client
 
 bench: install
 	$(BIN)/python bench/run_all.py
