@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -104,6 +105,7 @@ def counts(result_dir: Path) -> dict[str, int]:
 def run_client_scenario(scenario: str, out: Path) -> Outcome:
     command = f"{PYTHON} {Path(__file__).resolve().parent / 'client.py'}"
     target = out / scenario.replace("/", "_")
+    shutil.rmtree(target, ignore_errors=True)
     try:
         done = suite(
             "client", "--command", command, "--scenario", scenario,

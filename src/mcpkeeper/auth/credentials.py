@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import httpx
 
@@ -41,13 +41,19 @@ from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.secrets import CorruptSecretError, SecretStore
 
 __all__ = [
+    "ClientCredentialsRefresher",
     "CredentialStore",
     "CredentialStoreError",
+    "GrantKind",
     "MonitorInputs",
     "PersistingRefresher",
     "RefreshLockBusyError",
     "StoredLogin",
 ]
+
+#: How the login was obtained, which decides how its token is renewed.
+GrantKind = Literal["authorization_code", "device_code", "client_credentials"]
+_GRANT_KINDS: tuple[str, ...] = get_args(GrantKind)
 
 _log = logging.getLogger(__name__)
 _FORMAT_VERSION = 1
@@ -78,12 +84,22 @@ class StoredLogin:
     registration_rejected: bool = False
     """Set when the token endpoint rejected the client: the next login registers anew."""
     saved_at: float | None = field(default=None, compare=False)
+    grant: GrantKind = "authorization_code"
+    """``client_credentials`` logins are renewed by asking again, the others by their refresh token."""
+
+    @property
+    def granted_scopes(self) -> tuple[str, ...]:
+        """What the server granted: the token's ``scope``, else what was asked (RFC 6749 §5.1)."""
+        if self.token is not None and self.token.scope is not None:
+            return tuple(self.token.scope.split())
+        return self.scopes
 
     def token_endpoint_client(
         self, *, http: httpx.AsyncClient | None = None, timeout: float = 30.0
     ) -> TokenEndpoint:
+        credentials = self.client.credentials_for(self.issuer)
         return TokenEndpoint(
-            self.token_endpoint, self.client.credentials, resource=self.resource, http=http, timeout=timeout
+            self.token_endpoint, credentials, resource=self.resource, http=http, timeout=timeout
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +115,7 @@ class StoredLogin:
             "token": self.token.to_dict() if self.token is not None else None,
             "registration_rejected": self.registration_rejected,
             "saved_at": self.saved_at,
+            "grant": self.grant,
         }
 
     @classmethod
@@ -119,6 +136,9 @@ class StoredLogin:
         resource = data.get("resource")
         scopes = data.get("scopes")
         saved_at = data.get("saved_at")
+        grant = data.get("grant", "authorization_code")
+        if grant not in _GRANT_KINDS:
+            raise ValueError(f"unknown grant {str(grant)[:40]!r}")
         return cls(
             **strings,
             client=ClientRegistration.from_dict(client),
@@ -127,6 +147,7 @@ class StoredLogin:
             token=Token.from_dict(token) if token is not None else None,
             registration_rejected=data.get("registration_rejected") is True,
             saved_at=float(saved_at) if isinstance(saved_at, int | float) else None,
+            grant=cast(GrantKind, grant),
         )
 
 
@@ -178,9 +199,15 @@ class CredentialStore:
         return self.secrets.delete(name)
 
     def refresher(
-        self, name: str, *, http: httpx.AsyncClient | None = None, timeout: float = 30.0
+        self,
+        name: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 30.0,
+        grant: GrantKind = "authorization_code",
     ) -> PersistingRefresher:
-        return PersistingRefresher(name, self, http=http, timeout=timeout)
+        kind = ClientCredentialsRefresher if grant == "client_credentials" else PersistingRefresher
+        return kind(name, self, http=http, timeout=timeout)
 
     def monitor_inputs(
         self,
@@ -199,7 +226,7 @@ class CredentialStore:
             return None
         return MonitorInputs(
             token=login.token,
-            refresher=self.refresher(name, http=http),
+            refresher=self.refresher(name, http=http, grant=login.grant),
             probe=probe_factory(login.token_endpoint),
             login=login,
         )
@@ -257,7 +284,7 @@ class PersistingRefresher:
             _log.info("%s: refresh token already rotated by another process; using its result", self.name)
             return stored
         try:
-            fresh = await login.token_endpoint_client(http=self._http, timeout=self._timeout).refresh(stored)
+            fresh = await self._renew(login, stored)
         except TokenEndpointError as exc:
             if not is_registration_rejected(classify(exc)):
                 raise
@@ -273,6 +300,24 @@ class PersistingRefresher:
             ) from exc
         self._store.save(self.name, replace(login, token=fresh))
         return fresh
+
+    async def _renew(self, login: StoredLogin, stored: Token) -> Token:
+        """The token request proper: spend the refresh token."""
+        return await login.token_endpoint_client(http=self._http, timeout=self._timeout).refresh(stored)
+
+
+class ClientCredentialsRefresher(PersistingRefresher):
+    """The refresher of a client-credentials login: ask for a new token with the client's credentials.
+
+    There is no refresh token to spend (nor to lose), but the rest holds: one request at a
+    time across processes, a token another process just got is used instead, and the new
+    token is on disk before anyone uses it. The monitor schedules it ahead of expiry like a
+    refresh, because the token says it is :attr:`~mcpkeeper.auth.token.Token.renewable`.
+    """
+
+    async def _renew(self, login: StoredLogin, stored: Token) -> Token:
+        endpoint = login.token_endpoint_client(http=self._http, timeout=self._timeout)
+        return await endpoint.client_credentials(scope=" ".join(login.scopes) or None)
 
 
 def _rotated_elsewhere(stored: Token, asked: Token) -> bool:

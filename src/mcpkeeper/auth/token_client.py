@@ -1,4 +1,4 @@
-"""The OAuth token endpoint: authorization-code exchange and the refresh-token grant.
+"""The OAuth token endpoint: authorization code, refresh token, client credentials, device code.
 
 Written on httpx directly rather than through an OAuth client library because the
 monitor needs the raw facts of every failure (status, content type, ``Retry-After``,
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import httpx
@@ -18,12 +19,14 @@ import httpx
 from mcpkeeper.auth.errors import TokenEndpointError
 from mcpkeeper.auth.token import Token
 
-__all__ = ["MAX_TOKEN_RESPONSE_BYTES", "ClientCredentials", "TokenEndpoint"]
+__all__ = ["DEVICE_CODE_GRANT", "MAX_TOKEN_RESPONSE_BYTES", "ClientCredentials", "TokenEndpoint"]
 
 #: A token response is a few KiB; anything far larger is not one and is not read whole.
 MAX_TOKEN_RESPONSE_BYTES = 1 << 20
 
-AuthMethod = Literal["none", "client_secret_post", "client_secret_basic"]
+AuthMethod = Literal["none", "client_secret_post", "client_secret_basic", "private_key_jwt"]
+_JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,8 @@ class ClientCredentials:
     client_id: str
     client_secret: str | None = None
     auth_method: AuthMethod = "none"
+    #: ``private_key_jwt``: makes a fresh signed client assertion for each request.
+    assertion: Callable[[], str] | None = None
 
     def __repr__(self) -> str:  # the secret never reaches a log line
         return f"ClientCredentials(client_id={self.client_id!r}, auth_method={self.auth_method!r})"
@@ -74,6 +79,17 @@ class TokenEndpoint:
             }
         )
 
+    async def client_credentials(self, *, scope: str | None = None) -> Token:
+        """A token for the client itself (RFC 6749 §4.4): renewed by asking again, no refresh token."""
+        form = {"grant_type": "client_credentials"}
+        if scope:
+            form["scope"] = scope
+        return replace(await self._request(form), renewable=True)
+
+    async def device_code(self, device_code: str) -> Token:
+        """One poll of the device authorization grant (RFC 8628 §3.4); pending is an OAuth error."""
+        return await self._request({"grant_type": DEVICE_CODE_GRANT, "device_code": device_code})
+
     async def _request(self, form: dict[str, str]) -> Token:
         if self.resource:
             form["resource"] = self.resource  # RFC 8707
@@ -82,6 +98,10 @@ class TokenEndpoint:
         creds = self.credentials
         if creds.auth_method == "client_secret_basic" and creds.client_secret is not None:
             auth = httpx.BasicAuth(creds.client_id, creds.client_secret)
+        elif creds.auth_method == "private_key_jwt" and creds.assertion is not None:
+            form["client_id"] = creds.client_id
+            form["client_assertion_type"] = _JWT_BEARER_ASSERTION
+            form["client_assertion"] = creds.assertion()
         else:
             form["client_id"] = creds.client_id
             if creds.auth_method == "client_secret_post" and creds.client_secret is not None:

@@ -27,11 +27,16 @@ from mcpkeeper.cli._options import CallbackPortOpt
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
+    ClientMetadataUrlOpt,
     ClientSecretOpt,
-    LoginOptions,
+    DeviceOpt,
+    Grant,
+    GrantOpt,
     NoBrowserOpt,
+    PrivateKeyOpt,
     ScopeOpt,
     login_interactively,
+    login_options,
 )
 from mcpkeeper.durations import format_duration, parse_duration
 from mcpkeeper.state.names import NAME_PATTERN, validate_name
@@ -135,8 +140,12 @@ def login(
         str, typer.Option("--timeout", help="How long to wait for the browser login (e.g. 5m, 90s).")
     ] = _DEFAULT_TIMEOUT,
     no_browser: NoBrowserOpt = False,
+    grant: GrantOpt = Grant.AUTHORIZATION_CODE,
+    private_key: PrivateKeyOpt = None,
+    client_metadata_url: ClientMetadataUrlOpt = None,
+    device: DeviceOpt = False,
 ) -> None:
-    """Log in to an OAuth-protected MCP server (browser, PKCE) and store the tokens."""
+    """Log in to an OAuth-protected MCP server (browser, device code, client credentials); keep the tokens."""
     from rich.console import Console
 
     from mcpkeeper.auth.credentials import CredentialStore
@@ -144,12 +153,16 @@ def login(
     wait = _parse_timeout(timeout)
     store = CredentialStore.open()
     chosen = resolve_target(target, name, store, WorkloadStore(state_home()))
-    options = LoginOptions(
+    options = login_options(
         callback_port or chosen.callback_port,
         client_id,
         client_secret,
         scopes or list(chosen.scopes) or None,
-        open_browser=not no_browser,
+        no_browser,
+        grant,
+        private_key,
+        client_metadata_url,
+        device,
     )
     result = login_interactively(
         chosen.remote_url, chosen.name, options, issuer=issuer or chosen.issuer, timeout=wait, store=store

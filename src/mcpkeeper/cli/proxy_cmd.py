@@ -26,11 +26,16 @@ from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.foreground import foreground_store
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
+    ClientMetadataUrlOpt,
     ClientSecretOpt,
-    LoginOptions,
+    DeviceOpt,
+    Grant,
+    GrantOpt,
     NoBrowserOpt,
+    PrivateKeyOpt,
     ScopeOpt,
     login_interactively,
+    login_options,
 )
 from mcpkeeper.cli.login_cmd import default_workload_name
 from mcpkeeper.cli.run_cmd import NameOpt, PortOpt, RemoteUrlArg, check_name_free, check_remote_url
@@ -53,6 +58,10 @@ def proxy(
     client_secret: ClientSecretOpt = None,
     scopes: ScopeOpt = None,
     no_browser: NoBrowserOpt = False,
+    grant: GrantOpt = Grant.AUTHORIZATION_CODE,
+    private_key: PrivateKeyOpt = None,
+    client_metadata_url: ClientMetadataUrlOpt = None,
+    device: DeviceOpt = False,
 ) -> None:
     """Run one workload in the foreground, without the daemon (Ctrl-C stops it)."""
     if stdio and port is not None:
@@ -69,7 +78,19 @@ def proxy(
     auth = True  # a reused login has a token
     if remote_url is None:
         result = login_interactively(
-            url, chosen, LoginOptions(callback_port, client_id, client_secret, scopes, not no_browser)
+            url,
+            chosen,
+            login_options(
+                callback_port,
+                client_id,
+                client_secret,
+                scopes,
+                no_browser,
+                grant,
+                private_key,
+                client_metadata_url,
+                device,
+            ),
         )
         remote_url, issuer, auth = result.remote_url, result.issuer, result.auth_required
     config = WorkloadConfig(
