@@ -132,6 +132,8 @@ def main(argv: list[str]) -> int:
         try:
             anyio.run(exercise, argv[-1], scenario, context, Path(home))
         except Exception as exc:
+            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # the SDK's task groups wrap the one real error
             print(f"conformance client: {scenario}: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
     return 0

@@ -70,6 +70,9 @@ class WorkloadConfig(BaseModel):
     """What the user asked for: a restarted daemon brings back only ``running`` workloads."""
     auth: bool = True
     """Whether the workload injects a token; False for a remote that needs no authentication."""
+    auth_challenge: str | None = None
+    """What the remote asked for after the workload started (a ``WWW-Authenticate`` value),
+    so that ``mcpkeeper login NAME`` starts its discovery from it."""
 
     @field_validator("name")
     @classmethod
