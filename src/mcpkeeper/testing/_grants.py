@@ -236,6 +236,8 @@ class GrantStore:
         self._successor: dict[str, str] = {}
         self._devices: dict[str, DeviceGrant] = {}
         self._seen_jti: set[str] = set()
+        #: Scopes accepted in a request but never granted (a server that grants less than asked).
+        self.withheld_scopes: set[str] = set()
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -388,6 +390,8 @@ class GrantStore:
     def issue_code(
         self, client_id: str, redirect_uri: str, code_challenge: str, scope: str, resource: str | None
     ) -> str:
+        # A server may grant less than asked (RFC 6749 §3.3); the token response says so.
+        scope = " ".join(item for item in scope.split() if item not in self.withheld_scopes) or scope
         code = f"fxcode_{secrets.token_urlsafe(24)}"
         self._codes[code] = AuthorizationCode(
             client_id, redirect_uri, code_challenge, scope, resource, self._wall() + _CODE_LIFETIME

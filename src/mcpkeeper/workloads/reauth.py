@@ -29,7 +29,6 @@ from mcpkeeper.auth.login_errors import LoginError
 from mcpkeeper.auth.protocols import TokenProvider
 from mcpkeeper.auth.www_authenticate import BearerChallenge
 from mcpkeeper.proxy.reauth import AuthorizationNeeded, AuthorizationRefused
-from mcpkeeper.sanitize import server_text
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadStore
 
@@ -151,7 +150,7 @@ class WorkloadReauthorizer:
         if scopes:
             update["scopes"] = list(scopes)
         if challenge is not None:
-            update["auth_challenge"] = server_text(_header_of(challenge), limit=_MAX_CHALLENGE)
+            update["auth_challenge"] = _header_of(challenge)[:_MAX_CHALLENGE]
         if update:
             store.put(config.model_copy(update=update))
 
@@ -176,6 +175,7 @@ def _header_of(challenge: BearerChallenge) -> str:
             ("scope", challenge.scope),
             ("error", challenge.error),
         )
-        if value and '"' not in value and "\\" not in value
+        # Rebuilt from parsed values, printable and without quotes: it parses back the same.
+        if value and value.isprintable() and '"' not in value and "\\" not in value
     ]
     return f"{challenge.scheme} {', '.join(parts)}" if parts else challenge.scheme
