@@ -38,9 +38,12 @@ typecheck: install
 test: lint typecheck
 	$(BIN)/python -m pytest
 
-# The official MCP conformance suite through the proxy (conformance/README in README.md).
+# The official MCP conformance suite through the proxy (README.md, "Conformance"): every
+# client scenario through `mcpkeeper proxy --stdio`, then every server scenario against a
+# reference server directly and through `mcpkeeper proxy --port` (the results must match).
 conformance: install oracles
 	$(BIN)/python conformance/run.py client
+	$(BIN)/python conformance/run.py server
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -44,6 +45,8 @@ MCPKEEPER = PYTHON.with_name("mcpkeeper")
 SCENARIO_TIMEOUT = 120.0
 SERVER_SUITE_TIMEOUT = 300.0
 _START_TIMEOUT = 30.0
+#: The suite names each result directory ``<scenario>-<ISO timestamp>``.
+_TIMESTAMP = re.compile(r"-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +135,8 @@ def verdict(outcomes: list[Outcome], expected: set[str], kind: str) -> int:
     stale = sorted(s for s in expected if s in ran and any(o.passed for o in outcomes if o.scenario == s))
     unknown = sorted(expected - ran)
     passed = sum(o.passed for o in outcomes)
-    print(f"\n{passed} passed, {len(outcomes) - passed} failed ({len(expected & ran)} expected by the baseline)")
+    baseline = len(expected & ran)
+    print(f"\n{kind} scenarios: {passed} pass, {len(outcomes) - passed} do not ({baseline} listed in the baseline)")
     for name in unexpected:
         print(f"unexpected failure: {name}")
     for name in stale:
@@ -198,7 +202,7 @@ def server_checks(url: str, target: Path) -> tuple[dict[str, list[tuple[str, str
     done = suite("server", "--url", url, "-o", str(target), timeout=SERVER_SUITE_TIMEOUT)
     results: dict[str, list[tuple[str, str]]] = {}
     for checks in sorted(target.rglob("checks.json")):
-        scenario = checks.parent.name.removeprefix("server-").rsplit("-20", 1)[0]
+        scenario = _TIMESTAMP.sub("", checks.parent.name.removeprefix("server-"))
         data = json.loads(checks.read_text())
         results[scenario] = [(str(c.get("id")), str(c.get("status"))) for c in data]
     return results, done.stdout + done.stderr
