@@ -241,6 +241,7 @@ _CONFIG_FIELDS: dict[str, tuple[Check, bool]] = {
     "client_id": (_is_optional_str, False),
     "desired_state": (_one_of("running", "stopped"), False),
     "auth": (_is_bool, False),
+    "auth_challenge": (_is_optional_str, False),
 }
 
 _STATUS_FIELDS: dict[str, tuple[Check, bool]] = {
