@@ -336,3 +336,24 @@ async def test_an_assertion_is_what_the_server_verifies(tmp_path: Path) -> None:
 async def site() -> AsyncIterator[ScriptedSite]:
     async with scripted_site() as served:
         yield served
+
+
+async def test_credentials_stay_with_the_issuer_that_gave_them(
+    site: ScriptedSite, store: CredentialStore
+) -> None:
+    """SEP-2352: the server moved to another authorization server: register there, reuse nothing."""
+    first = await browser_login(site.mcp_url, "moved", store=store)
+    assert first.issuer == site.base and first.client_id == "scripted-client-1"
+    async with FixtureAuthServer() as elsewhere:
+
+        async def moved(request: Request) -> Response:
+            return JSONResponse({"resource": site.mcp_url, "authorization_servers": [elsewhere.issuer]})
+
+        site.answer("/.well-known/oauth-protected-resource/mcp", moved)
+        second = await browser_login(site.mcp_url, "moved", store=store)
+        assert second.issuer == elsewhere.issuer and second.registered_client
+        assert len(elsewhere.registrations) == 1
+        assert "scripted-client-1" not in elsewhere.store.clients
+        assert elsewhere.counters.by_grant["authorization_code"] == 1
+    login = store.load("moved")
+    assert login is not None and login.issuer == second.issuer and login.client.client_id == second.client_id

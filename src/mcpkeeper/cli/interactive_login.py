@@ -262,7 +262,7 @@ async def login_in_loop(
             scopes=options.scopes or None,
             issuer=issuer,
             timeout=wait,
-            show_url=lambda url: _show_url(url, paste=pasted is not None),
+            show_url=lambda url: _show_url(url, opens=options.open_browser, paste=pasted is not None),
             progress=say,
             open_browser=open_in_browser if options.open_browser else None,
             client_metadata_url=options.client_metadata_url,
@@ -312,8 +312,9 @@ def _print_progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _show_url(url: str, *, paste: bool) -> None:
-    print("Open this URL to log in (a browser should open by itself):", file=sys.stderr)
+def _show_url(url: str, *, opens: bool, paste: bool) -> None:
+    hint = " (a browser should open by itself)" if opens else ""
+    print(f"Open this URL to log in{hint}:", file=sys.stderr)
     print(url, file=sys.stderr, flush=True)
     if paste:
         print(
