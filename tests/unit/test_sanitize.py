@@ -17,7 +17,7 @@ def _clean_registry() -> None:
 
 def test_a_token_value_is_redacted_wherever_it_appears() -> None:
     Token(access_token="at-0123456789abcdef", refresh_token="rt-SECRET-fedcba9876543210")
-    text = "invalid_grant: refresh token rt-SECRET-fedcba9876543210 was already used (at-0123456789abcdef)"
+    text = 'invalid_grant: refresh token rt-SECRET-fedcba9876543210 was already used (at-0123456789abcdef)'
     out = server_text(text)
     assert "rt-SECRET" not in out and "at-0123456789" not in out
     assert out.count(REDACTED) == 2

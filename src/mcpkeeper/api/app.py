@@ -111,7 +111,9 @@ class _ControlApi:
         remote_url = _field(body, "remote_url", str)
         port = _field(body, "port", int, required=False)
         auth = _field(body, "auth", bool, required=False)
-        config = await self._manager.create(name, remote_url, port=port, auth=True if auth is None else auth)
+        config = await self._manager.create(
+            name, remote_url, port=port, auth=True if auth is None else auth
+        )
         return JSONResponse(workload_info(config, self._manager.status(name)), status_code=201)
 
     async def action(self, request: Request) -> Response:
