@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench install oracles clean
+.PHONY: demo test lint typecheck unit bench install oracles conformance clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ demo: install
 	$(BIN)/python -m mcpkeeper.demo
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench conformance
 
 typecheck: install
 	$(BIN)/mypy --strict src
@@ -38,6 +38,13 @@ typecheck: install
 # oracles: the integration suite runs against oidc-provider; a fresh clone installs it here.
 test: lint typecheck oracles
 	$(BIN)/python -m pytest
+
+# The official MCP conformance suite through the proxy (README.md, "Conformance"): every
+# client scenario through `mcpkeeper proxy --stdio`, then every server scenario against a
+# reference server directly and through `mcpkeeper proxy --port` (the results must match).
+conformance: install oracles
+	$(BIN)/python conformance/run.py client
+	$(BIN)/python conformance/run.py server
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -121,7 +121,14 @@ async def test_metadata_is_rfc8414_and_served_at_both_well_known_paths(
     assert meta["token_endpoint"] == auth.token_endpoint
     assert meta["registration_endpoint"] == auth.registration_endpoint
     assert meta["code_challenge_methods_supported"] == ["S256"]
-    assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token"}
+    assert set(meta["grant_types_supported"]) == {
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    }
+    assert meta["device_authorization_endpoint"] == auth.device_authorization_endpoint
+    assert meta["client_id_metadata_document_supported"] is True
     assert "offline_access" in meta["scopes_supported"]
     assert "none" in meta["token_endpoint_auth_methods_supported"]
     assert meta["response_types_supported"] == ["code"]

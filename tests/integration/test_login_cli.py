@@ -208,3 +208,47 @@ async def test_bad_timeout_is_a_usage_error(env: dict[str, str]) -> None:
     run = await login(env, "http://127.0.0.1:1/mcp", "--timeout", "soon")
     assert run.returncode == 2
     assert "invalid --timeout 'soon'" in run.stderr
+
+
+async def test_a_service_account_logs_in_without_a_browser_and_prints_no_secret(
+    fixtures: tuple[FixtureAuthServer, FixtureMCPServer], env: dict[str, str], tmp_path: Path
+) -> None:
+    auth, mcp = fixtures
+    client = auth.register_client(token_endpoint_auth_method="client_secret_post", client_id="svc")
+    assert client.client_secret is not None
+    env = {**env, "MCPKEEPER_CLIENT_SECRET": client.client_secret}
+    run = await login(env, mcp.url, "--name", "svc", "--grant", "client-credentials", "--client-id", "svc")
+    assert run.returncode == 0, run.stderr
+    assert "refresh:  no" in run.stdout and "warning" not in run.stderr
+    assert not (tmp_path / "browser-visited").exists()
+    home = tmp_path / "home"
+    data = stored(home, "svc")
+    assert data["grant"] == "client_credentials"
+    _no_secret_anywhere(run, home, [client.client_secret, str(data["token"]["access_token"])])  # type: ignore[index]
+    without = {k: v for k, v in env.items() if k != "MCPKEEPER_CLIENT_SECRET"}
+    again = await login(without, "svc")  # `login NAME` repeats the service-account login, stored secret
+    assert again.returncode == 0, again.stderr
+    assert not (tmp_path / "browser-visited").exists()
+    assert stored(home, "svc")["token"] != data["token"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--grant", "client-credentials"], "--grant client-credentials needs --client-id"),
+        (["--grant", "client-credentials", "--client-id", "x"], "one of --client-secret, --private-key"),
+        (["--private-key", "k.pem"], "--private-key needs --client-id"),
+        (["--client-id", "x", "--private-key", "k.pem"], "--private-key is for --grant client-credentials"),
+        (
+            ["--grant", "client-credentials", "--client-id", "x", "--client-secret", "s", "--device"],
+            "exclude",
+        ),
+        (["--grant", "password"], "Invalid value for '--grant'"),
+    ],
+)
+async def test_login_options_that_do_not_go_together_are_usage_errors(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    run = await login({**env, "MCPKEEPER_CLIENT_SECRET": ""}, "http://127.0.0.1:1/mcp", *args)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert message in run.stderr and "Traceback" not in run.stderr

@@ -5,6 +5,10 @@ A tiny HTTP server on ``127.0.0.1`` that waits for the one request carrying our
 the browser's favicon request — is answered and ignored, so it can neither complete nor
 abort the login. The request with our ``state`` settles it: a code, or the
 authorization server's error.
+
+When the browser runs on another machine (SSH, a container) its redirect to our loopback
+address goes nowhere; the user can then paste the URL the browser ended on, and
+:meth:`CallbackServer.submit` treats it exactly like the request would have been treated.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import asyncio
 import hmac
 import html
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,6 +34,7 @@ __all__ = ["CALLBACK_PATH", "CallbackResult", "CallbackServer"]
 
 CALLBACK_PATH = "/callback"
 _MAX_SHOWN = 200
+_NOT_THIS_LOGIN = "Not this login"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +120,24 @@ class CallbackServer:
         if server is not None:
             await server.stop()
 
+    def submit(self, url: str) -> str | None:
+        """A callback URL the user pasted: settles the login as the browser's request would.
+
+        Returns None when it was this login's callback (the login is settled, for better or
+        worse), else one line saying why it was ignored (the user may paste again).
+        """
+        parts = urlsplit(url.strip())
+        if parts.path != CALLBACK_PATH or not parts.query:
+            return f"that is not the login callback URL (it ends in {CALLBACK_PATH}?code=...&state=...)"
+        title, message, _ = self._settle(dict(parse_qsl(parts.query, keep_blank_values=True)))
+        return None if title != _NOT_THIS_LOGIN else message
+
     async def _handle(self, request: Request) -> HTMLResponse:
-        params = request.query_params
+        title, message, status = self._settle(request.query_params)
+        return _page(title, message, status=status)
+
+    def _settle(self, params: Mapping[str, str]) -> tuple[str, str, int]:
+        """(page title, message, HTTP status) for a callback with ``params``, settling the login if ours."""
         state = params.get("state")
         outcome = self._outcome
         if (
@@ -124,11 +147,11 @@ class CallbackServer:
             or state is None
             or not hmac.compare_digest(state.encode(), self._state.encode())
         ):
-            return _page(
-                "Not this login",
+            return (
+                _NOT_THIS_LOGIN,
                 "This link does not belong to the login mcpkeeper is waiting for. "
                 "Use the most recent login URL, or close this tab.",
-                status=400,
+                400,
             )
         error = params.get("error")
         if error:
@@ -136,14 +159,13 @@ class CallbackServer:
             detail = f"{error[:64]}" + (f": {description[:_MAX_SHOWN]}" if description else "")
             exc_type = AuthorizationDeniedError if error == "access_denied" else CallbackError
             outcome.set_exception(exc_type(f"the authorization server refused the login ({detail})"))
-            message = f"The authorization server said: {detail}. You can close this tab."
-            return _page("Login failed", message, status=400)
+            return "Login failed", f"The authorization server said: {detail}. You can close this tab.", 400
         code = params.get("code")
         if not code:
             outcome.set_exception(CallbackError("the login callback carried neither a code nor an error"))
-            return _page("Login failed", "The login came back without an authorization code.", status=400)
+            return "Login failed", "The login came back without an authorization code.", 400
         outcome.set_result(CallbackResult(code, params.get("iss")))
-        return _page("Logged in", "mcpkeeper has your login. You can close this tab.", status=200)
+        return "Logged in", "mcpkeeper has your login. You can close this tab.", 200
 
 
 def _page(title: str, message: str, status: int) -> HTMLResponse:

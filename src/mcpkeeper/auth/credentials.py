@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import httpx
 
@@ -51,13 +51,19 @@ from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.secrets import CorruptSecretError, SecretStore
 
 __all__ = [
+    "ClientCredentialsRefresher",
     "CredentialStore",
     "CredentialStoreError",
+    "GrantKind",
     "MonitorInputs",
     "PersistingRefresher",
     "RefreshLockBusyError",
     "StoredLogin",
 ]
+
+#: How the login was obtained, which decides how its token is renewed.
+GrantKind = Literal["authorization_code", "device_code", "client_credentials"]
+_GRANT_KINDS: tuple[str, ...] = get_args(GrantKind)
 
 _log = logging.getLogger(__name__)
 _FORMAT_VERSION = 1
@@ -88,12 +94,22 @@ class StoredLogin:
     registration_rejected: bool = False
     """Set when the token endpoint rejected the client: the next login registers anew."""
     saved_at: float | None = field(default=None, compare=False)
+    grant: GrantKind = "authorization_code"
+    """``client_credentials`` logins are renewed by asking again, the others by their refresh token."""
+
+    @property
+    def granted_scopes(self) -> tuple[str, ...]:
+        """What the server granted: the token's ``scope``, else what was asked (RFC 6749 §5.1)."""
+        if self.token is not None and self.token.scope is not None:
+            return tuple(self.token.scope.split())
+        return self.scopes
 
     def token_endpoint_client(
         self, *, http: httpx.AsyncClient | None = None, timeout: float = DEFAULT_TOKEN_TIMEOUT
     ) -> TokenEndpoint:
+        credentials = self.client.credentials_for(self.issuer)
         return TokenEndpoint(
-            self.token_endpoint, self.client.credentials, resource=self.resource, http=http, timeout=timeout
+            self.token_endpoint, credentials, resource=self.resource, http=http, timeout=timeout
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +125,7 @@ class StoredLogin:
             "token": self.token.to_dict() if self.token is not None else None,
             "registration_rejected": self.registration_rejected,
             "saved_at": self.saved_at,
+            "grant": self.grant,
         }
 
     @classmethod
@@ -129,6 +146,9 @@ class StoredLogin:
         resource = data.get("resource")
         scopes = data.get("scopes")
         saved_at = data.get("saved_at")
+        grant = data.get("grant", "authorization_code")
+        if grant not in _GRANT_KINDS:
+            raise ValueError(f"unknown grant {str(grant)[:40]!r}")
         return cls(
             **strings,
             client=ClientRegistration.from_dict(client),
@@ -137,6 +157,7 @@ class StoredLogin:
             token=Token.from_dict(token) if token is not None else None,
             registration_rejected=data.get("registration_rejected") is True,
             saved_at=float(saved_at) if isinstance(saved_at, int | float) else None,
+            grant=cast(GrantKind, grant),
         )
 
 
@@ -188,9 +209,15 @@ class CredentialStore:
         return self.secrets.delete(name)
 
     def refresher(
-        self, name: str, *, http: httpx.AsyncClient | None = None, timeout: float = DEFAULT_TOKEN_TIMEOUT
+        self,
+        name: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = DEFAULT_TOKEN_TIMEOUT,
+        grant: GrantKind = "authorization_code",
     ) -> PersistingRefresher:
-        return PersistingRefresher(name, self, http=http, timeout=timeout)
+        kind = ClientCredentialsRefresher if grant == "client_credentials" else PersistingRefresher
+        return kind(name, self, http=http, timeout=timeout)
 
     def monitor_inputs(
         self,
@@ -209,7 +236,7 @@ class CredentialStore:
             return None
         return MonitorInputs(
             token=login.token,
-            refresher=self.refresher(name, http=http),
+            refresher=self.refresher(name, http=http, grant=login.grant),
             probe=probe_factory(login.token_endpoint, http=http),
             login=login,
         )
@@ -293,9 +320,8 @@ class PersistingRefresher:
         if _rotated_elsewhere(stored, token):
             _log.info("%s: refresh token already rotated by another process; using its result", self.name)
             return stored
-        endpoint = login.token_endpoint_client(http=self._http, timeout=self._timeout)
         try:
-            fresh = await endpoint.refresh(stored, progress=progress)
+            fresh = await self._renew(login, stored, progress)
         except TokenEndpointError as exc:
             if not is_registration_rejected(classify(exc)):
                 raise
@@ -343,6 +369,25 @@ class PersistingRefresher:
         saved = self._store.save(self.name, login)
         self._known_saved_at = saved.saved_at
         self._unsaved = None
+
+    async def _renew(self, login: StoredLogin, stored: Token, progress: RequestProgress | None) -> Token:
+        """The token request proper: spend the refresh token."""
+        endpoint = login.token_endpoint_client(http=self._http, timeout=self._timeout)
+        return await endpoint.refresh(stored, progress=progress)
+
+
+class ClientCredentialsRefresher(PersistingRefresher):
+    """The refresher of a client-credentials login: ask for a new token with the client's credentials.
+
+    There is no refresh token to spend (nor to lose), but the rest holds: one request at a
+    time across processes, a token another process just got is used instead, and the new
+    token is on disk before anyone uses it. The monitor schedules it ahead of expiry like a
+    refresh, because the token says it is :attr:`~mcpkeeper.auth.token.Token.renewable`.
+    """
+
+    async def _renew(self, login: StoredLogin, stored: Token, progress: RequestProgress | None) -> Token:
+        endpoint = login.token_endpoint_client(http=self._http, timeout=self._timeout)
+        return await endpoint.client_credentials(scope=" ".join(login.scopes) or None, progress=progress)
 
 
 def _rotated_elsewhere(stored: Token, asked: Token) -> bool:

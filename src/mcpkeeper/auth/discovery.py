@@ -7,10 +7,18 @@ else the RFC 9728 well-known URIs, path-specific first), pick the issuer (config
 metadata (RFC 8414 path insertion, then OpenID Connect, then bare RFC 8414) and check
 that it names the issuer we asked for.
 
-A server that answers ``initialize`` without asking for credentials needs no login:
+A server that answers ``initialize`` without asking for credentials is asked for its
+tools as well, since some servers let the handshake through and want a token only for
+what follows (the MCP "step-up" pattern); only a server that answers both needs no login:
 :func:`discover` returns :class:`NoAuthRequired` and the proxy sends no token. "Answers"
 means a JSON-RPC response or an event stream: a web site that answers every POST with
-its home page is not an MCP server, however 200 its status.
+its home page is not an MCP server, however 200 its status. A challenge the proxy met
+later (a 401 or 403 on some request) can be handed in instead of probing.
+
+A server that publishes no protected-resource metadata is treated as the 2025-03-26
+revision says: its authorization server lives at its own origin, so the metadata is
+looked up there (its ``issuer`` may then be any URL of that same origin), and when there
+is none, the endpoints are the defaults ``/authorize``, ``/token`` and ``/register`` there.
 
 Everything here treats the documents as untrusted (see :mod:`mcpkeeper.auth.netpolicy`
 and :mod:`mcpkeeper.auth.http_fetch`) and fails with a one-line :class:`DiscoveryError`.
@@ -67,6 +75,8 @@ class AuthServerMetadata:
     token_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     grant_types_supported: tuple[str, ...] | None = None
     authorization_response_iss_parameter_supported: bool = False
+    client_id_metadata_document_supported: bool = False
+    device_authorization_endpoint: str | None = None
     url: str = ""
 
     @property
@@ -92,13 +102,15 @@ class AuthServerMetadata:
             if not isinstance(value, str) or not value:
                 raise DiscoveryError(f"authorization server metadata at {url} has no {key}")
             endpoints[key] = value
-        registration = data.get("registration_endpoint")
-        registration = registration if isinstance(registration, str) and registration else None
+        registration = _optional_string(data, "registration_endpoint")
+        device = _optional_string(data, "device_authorization_endpoint")
         require_secure_endpoint(issuer, "issuer")
         require_secure_endpoint(endpoints["authorization_endpoint"], "authorization endpoint")
         require_secure_endpoint(endpoints["token_endpoint"], "token endpoint")
         if registration is not None:
             require_secure_endpoint(registration, "registration endpoint")
+        if device is not None:
+            require_secure_endpoint(device, "device authorization endpoint")
         response_types = _strings(data.get("response_types_supported"))
         if response_types is not None and "code" not in response_types:
             raise DiscoveryError(f"the authorization server {issuer} offers no authorization code flow")
@@ -115,7 +127,21 @@ class AuthServerMetadata:
                 "authorization_response_iss_parameter_supported"
             )
             is True,
+            client_id_metadata_document_supported=data.get("client_id_metadata_document_supported") is True,
+            device_authorization_endpoint=device,
             url=url,
+        )
+
+    @classmethod
+    def defaults_at(cls, origin: str) -> AuthServerMetadata:
+        """The 2025-03-26 default endpoints of an authorization server without metadata."""
+        require_secure_endpoint(origin, "issuer")
+        return cls(
+            issuer=origin,
+            authorization_endpoint=f"{origin}/authorize",
+            token_endpoint=f"{origin}/token",
+            registration_endpoint=f"{origin}/register",
+            url="",
         )
 
 
@@ -168,18 +194,20 @@ async def discover(
     scopes: Sequence[str] | None = None,
     http: httpx.AsyncClient | None = None,
     timeout: float = _DEFAULT_TIMEOUT,
+    challenge: BearerChallenge | None = None,
 ) -> AuthDiscovery | NoAuthRequired:
     """Find out whether and how ``server_url`` wants us to log in.
 
     ``issuer`` overrides the server's choice of authorization server; ``scopes`` the
     scopes (otherwise taken from the challenge or the metadata, plus ``offline_access``
-    when the authorization server lists it).
+    when the authorization server lists it). ``challenge`` is one the server already
+    sent (to the proxy): the server is not probed again, and auth is required.
     """
     server_url = normalize_server_url(server_url)
     if http is None:
         async with httpx.AsyncClient(timeout=httpx.Timeout(timeout)) as client:
-            return await _discover(client, server_url, issuer, scopes)
-    return await _discover(http, server_url, issuer, scopes)
+            return await _discover(client, server_url, issuer, scopes, challenge)
+    return await _discover(http, server_url, issuer, scopes, challenge)
 
 
 def normalize_server_url(url: str) -> str:
@@ -196,10 +224,17 @@ def normalize_server_url(url: str) -> str:
 
 
 async def _discover(
-    http: httpx.AsyncClient, server_url: str, issuer: str | None, scopes: Sequence[str] | None
+    http: httpx.AsyncClient,
+    server_url: str,
+    issuer: str | None,
+    scopes: Sequence[str] | None,
+    challenge: BearerChallenge | None,
 ) -> AuthDiscovery | NoAuthRequired:
     policy = await TargetPolicy.for_remote(server_url)
-    probe = await _probe(http, server_url)
+    if challenge is not None:
+        probe = _Probe(challenge, True, False, "the server asked for authorization")
+    else:
+        probe = await _probe(http, server_url)
     if probe.not_mcp is not None and issuer is None:
         raise DiscoveryError(f"{server_url} is not an MCP server: {probe.not_mcp}")
     if probe.no_auth and issuer is None:
@@ -210,14 +245,18 @@ async def _discover(
             f"{server_url} does not look like an MCP server ({probe.summary}) "
             "and publishes no OAuth protected resource metadata"
         )
-    chosen_issuer = _choose_issuer(issuer, prm, server_url)
-    if issuer is None:  # the user's own choice is trusted; the server's is checked
-        await policy.check(chosen_issuer, "authorization server")
-    metadata = await fetch_authorization_server_metadata(chosen_issuer, http=http)
+    if prm is None and issuer is None:
+        metadata = await _metadata_at_origin(http, server_url)
+    else:
+        chosen_issuer = _choose_issuer(issuer, prm, server_url)
+        if issuer is None:  # the user's own choice is trusted; the server's is checked
+            await policy.check(chosen_issuer, "authorization server")
+        metadata = await fetch_authorization_server_metadata(chosen_issuer, http=http)
     for endpoint, what in (
         (metadata.authorization_endpoint, "authorization endpoint"),
         (metadata.token_endpoint, "token endpoint"),
         (metadata.registration_endpoint, "registration endpoint"),
+        (metadata.device_authorization_endpoint, "device authorization endpoint"),
     ):
         if endpoint is not None:
             await policy.check(endpoint, what)
@@ -271,8 +310,62 @@ async def _probe(http: httpx.AsyncClient, server_url: str) -> _Probe:
     not_mcp = _not_an_mcp_answer(init) if answered else None
     no_auth = answered and not_mcp is None
     if no_auth:
-        await _end_probe_session(http, server_url, init)
+        try:
+            later = await _probe_after_initialize(http, server_url, init)
+        finally:
+            await _end_probe_session(http, server_url, init)
+        if later is not None:
+            seen.append(f"tools/list answered HTTP {later.status_code}")
+            return _Probe(_challenge_of(later), later.status_code == 401, False, "; ".join(seen))
     return _Probe(challenge, saw_401, no_auth, "; ".join(seen), not_mcp)
+
+
+async def _probe_after_initialize(
+    http: httpx.AsyncClient, server_url: str, init: HttpAnswer
+) -> HttpAnswer | None:
+    """``tools/list`` in the probe's session: the answer when it is a challenge (401/403), else None.
+
+    A server may let ``initialize`` (and notifications) through and ask for a token only
+    for real work; its challenge then names the scope to ask for. Anything else it says
+    (an error, a stream) is not our business: the server is usable without a token so far.
+    """
+    headers = {"Accept": _ACCEPT_MCP, "Content-Type": "application/json"}
+    session = init.headers.get("mcp-session-id")
+    if session:
+        headers["mcp-session-id"] = session
+    headers["mcp-protocol-version"] = _negotiated_version(init)
+    notification = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    await request_capped(
+        http,
+        "POST",
+        server_url,
+        what="the MCP server",
+        headers=headers,
+        json_body=notification,
+        read_body=False,
+    )
+    listing = await request_capped(
+        http,
+        "POST",
+        server_url,
+        what="the MCP server",
+        headers=headers,
+        json_body={"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
+        read_body=False,
+    )
+    if listing.status_code in (401, 403) and _challenge_of(listing) is not None:
+        return listing
+    return None
+
+
+def _negotiated_version(init: HttpAnswer) -> str:
+    """The protocol version the server chose (a JSON answer says it), else the one we offered."""
+    if init.content_type == _JSON:
+        with contextlib.suppress(ValueError, UnicodeDecodeError, KeyError, TypeError):
+            version = json.loads(init.body)["result"]["protocolVersion"]
+            if isinstance(version, str) and version.isprintable() and len(version) < 32:
+                return version
+    return _PROBE_PROTOCOL_VERSION
 
 
 def _not_an_mcp_answer(init: HttpAnswer) -> str | None:
@@ -395,6 +488,38 @@ def _choose_issuer(configured: str | None, prm: ProtectedResourceMetadata | None
     return f"{parts.scheme}://{parts.netloc}"
 
 
+async def _metadata_at_origin(http: httpx.AsyncClient, server_url: str) -> AuthServerMetadata:
+    """2025-03-26 discovery: metadata at the MCP server's origin, else the default endpoints.
+
+    The document comes from the MCP server's own origin, so an ``issuer`` on that origin
+    (``https://mcp.example.com/oauth``) is the server's word about itself and is accepted;
+    an issuer on another origin is refused as usual.
+    """
+    parts = urlsplit(server_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    require_secure_endpoint(origin, "issuer")
+    problems: list[str] = []
+    for url in authorization_server_metadata_urls(origin):
+        answer = await request_capped(
+            http, "GET", url, what="authorization server metadata", headers={"Accept": _ACCEPT_JSON}
+        )
+        if answer.status_code != 200:
+            if answer.status_code >= 500:
+                problems.append(f"authorization server metadata at {url} answered {answer.status_code}")
+            continue
+        try:
+            data = json_object(answer, "authorization server metadata")
+        except DiscoveryError as exc:
+            problems.append(str(exc))
+            continue
+        named = data.get("issuer")
+        expected = named if isinstance(named, str) and named and same_origin(named, origin) else origin
+        return AuthServerMetadata.from_document(data, expected_issuer=expected, url=answer.url)
+    if problems:
+        raise DiscoveryError(problems[0])
+    return AuthServerMetadata.defaults_at(origin)
+
+
 def authorization_server_metadata_urls(issuer: str) -> list[str]:
     """Where RFC 8414 and OpenID Connect Discovery put the metadata of ``issuer``, in order."""
     parts = urlsplit(issuer)
@@ -467,6 +592,11 @@ def choose_scopes(
 
 def _same_issuer(found: str, expected: str) -> bool:
     return found.rstrip("/") == expected.rstrip("/")
+
+
+def _optional_string(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
 
 
 def _strings(value: object) -> tuple[str, ...] | None:

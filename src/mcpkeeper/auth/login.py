@@ -7,7 +7,14 @@ step leaves the previous stored login (if any) exactly as it was.
 The browser is opened with :mod:`webbrowser` (so ``$BROWSER`` is honoured) on a daemon
 thread: ``webbrowser`` runs a ``$BROWSER`` command to completion, and a browser that
 stays open must neither stall the callback server nor keep the process from exiting.
-The URL is always handed to ``show_url`` as well, for headless machines and SSH.
+The URL is always handed to ``show_url`` as well, for headless machines and SSH; when the
+browser there cannot reach our loopback callback, the URL it ended on can be pasted
+(``pasted``) instead. ``challenge`` is a 401/403 the proxy met later (authorization that
+appears after ``initialize``, or a step-up to more scopes): discovery starts from it.
+
+Which client we are: a pre-registered one the user named, else a Client ID Metadata
+Document (:mod:`.cimd`) when the user gave its URL and the server supports them, else the
+registration stored from an earlier login, else a new dynamic registration.
 """
 
 from __future__ import annotations
@@ -16,14 +23,15 @@ import asyncio
 import logging
 import threading
 import webbrowser
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import httpx
 
 from mcpkeeper.auth.callback import CallbackResult, CallbackServer
-from mcpkeeper.auth.credentials import CredentialStore, CredentialStoreError, StoredLogin
+from mcpkeeper.auth.cimd import check_client_metadata_url, metadata_document_client
+from mcpkeeper.auth.credentials import CredentialStore, CredentialStoreError, GrantKind, StoredLogin
 from mcpkeeper.auth.discovery import AuthDiscovery, AuthServerMetadata, NoAuthRequired, discover
 from mcpkeeper.auth.errors import TokenEndpointError
 from mcpkeeper.auth.login_errors import CallbackError, LoginError, LoginTimeoutError
@@ -31,9 +39,17 @@ from mcpkeeper.auth.pkce import PkcePair, build_authorization_url, new_state
 from mcpkeeper.auth.registration import ClientRegistration, register_client, require_s256, static_client
 from mcpkeeper.auth.token import Token
 from mcpkeeper.auth.token_client import TokenEndpoint
+from mcpkeeper.auth.www_authenticate import BearerChallenge
 from mcpkeeper.durations import format_duration
 
-__all__ = ["DEFAULT_LOGIN_TIMEOUT", "LoginResult", "open_in_browser", "perform_login"]
+__all__ = [
+    "DEFAULT_LOGIN_TIMEOUT",
+    "LoginResult",
+    "login_result",
+    "open_in_browser",
+    "perform_login",
+    "previous_login",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -83,6 +99,9 @@ async def perform_login(
     progress: Callable[[str], None] = _ignore,
     open_browser: Callable[[str], None] | None = open_in_browser,
     http: httpx.AsyncClient | None = None,
+    client_metadata_url: str | None = None,
+    challenge: BearerChallenge | None = None,
+    pasted: AsyncIterator[str] | None = None,
 ) -> LoginResult:
     """Log in to ``remote_url`` and store the result as workload ``name``.
 
@@ -90,25 +109,30 @@ async def perform_login(
     client registration is reused (unless the server rejected it), and so are its scopes
     when ``scopes`` is not given. ``show_url`` receives the authorization URL (always),
     ``progress`` one-line step descriptions; ``open_browser`` None leaves opening the URL
-    to the user. Raises :class:`LoginError` (one-line message) and stores nothing on failure.
+    to the user; ``pasted`` yields URLs the user pastes when the browser cannot reach the
+    callback. Raises :class:`LoginError` (one-line message) and stores nothing on failure.
     """
-    previous, warnings = _previous_login(store, name, remote_url)
+    if client_metadata_url is not None:
+        check_client_metadata_url(client_metadata_url)
+    previous, warnings = previous_login(store, name, remote_url)
     progress(f"Discovering how {remote_url} authenticates…")
     found = await discover(
         remote_url,
         issuer=issuer,
         scopes=scopes or (previous.scopes if previous is not None else None),
         http=http,
+        challenge=challenge,
     )
     if isinstance(found, NoAuthRequired):
         return LoginResult(name=name, remote_url=found.server_url, auth_required=False)
     require_s256(found.metadata)
-    reusable = _reusable_client(previous, found, client_id, client_secret)
+    document = _metadata_document(found, client_id, client_metadata_url)
+    reusable = _reusable_client(previous, found, client_id, client_secret, document)
     wanted_port = callback_port or _registered_port(reusable)
-    dynamic = client_id is None and (reusable is None or reusable.dynamic)
+    dynamic = client_id is None and document is None and (reusable is None or reusable.dynamic)
     async with CallbackServer(port=wanted_port, fallback=dynamic and callback_port is None) as callback:
         client, registered = await _client_for(
-            found, callback.redirect_uri, reusable, client_id, client_secret, http, progress
+            found, callback.redirect_uri, reusable, client_id, client_secret, document, http, progress
         )
         state, pkce = new_state(), PkcePair.generate()
         url = build_authorization_url(
@@ -125,10 +149,25 @@ async def perform_login(
         if open_browser is not None:
             open_browser(url)
         progress(f"Waiting for the login in the browser (up to {format_duration(timeout)})…")
-        answer = await _wait_for_callback(callback, timeout)
+        answer = await _wait_for_callback(callback, timeout, pasted, progress)
     _check_issuer(answer, found.metadata)
     progress("Exchanging the authorization code…")
     token = await _exchange(found, client, answer.code, callback.redirect_uri, pkce, http)
+    return login_result(store, name, found, client, token, registered=registered, warnings=warnings)
+
+
+def login_result(
+    store: CredentialStore,
+    name: str,
+    found: AuthDiscovery,
+    client: ClientRegistration,
+    token: Token,
+    *,
+    registered: bool,
+    warnings: list[str],
+    grant: GrantKind = "authorization_code",
+) -> LoginResult:
+    """Store the new login as ``name`` and describe it (shared by every kind of login)."""
     login = StoredLogin(
         remote_url=found.server_url,
         issuer=found.metadata.issuer,
@@ -138,9 +177,10 @@ async def perform_login(
         resource=found.resource,
         scopes=found.scopes,
         token=token,
+        grant=grant,
     )
     login = store.save(name, login)
-    if token.refresh_token is None:
+    if not token.can_renew:
         warnings.append(_no_refresh_warning(found, token))
     return LoginResult(
         name=name,
@@ -158,9 +198,13 @@ async def perform_login(
     )
 
 
-def _previous_login(
+def previous_login(
     store: CredentialStore, name: str, remote_url: str
 ) -> tuple[StoredLogin | None, list[str]]:
+    """The login stored as ``name``; None (and the reason as a warning) when unusable.
+
+    A login for another remote under the same name is refused, never overwritten.
+    """
     try:
         previous = store.load(name)
     except CredentialStoreError as exc:
@@ -183,16 +227,33 @@ def _same_remote(a: str, b: str) -> bool:
     )
 
 
+def _metadata_document(found: AuthDiscovery, client_id: str | None, url: str | None) -> str | None:
+    """The client metadata URL to use as the client id: given, supported, and no client named instead."""
+    if url is None or client_id is not None or not found.metadata.client_id_metadata_document_supported:
+        return None
+    return url
+
+
 def _reusable_client(
-    previous: StoredLogin | None, found: AuthDiscovery, client_id: str | None, client_secret: str | None
+    previous: StoredLogin | None,
+    found: AuthDiscovery,
+    client_id: str | None,
+    client_secret: str | None,
+    document: str | None,
 ) -> ClientRegistration | None:
-    """The stored client when it still fits: same issuer, not rejected, not overridden."""
+    """The stored client when it still fits: same issuer, not rejected, not overridden.
+
+    Credentials belong to the authorization server that issued them: a login stored for
+    another issuer (the server moved to a new one) never lends its client to this one.
+    """
     if previous is None or previous.registration_rejected or previous.issuer != found.metadata.issuer:
         return None
     if client_id is not None and (client_id, client_secret) != (
         previous.client.client_id,
         previous.client.client_secret,
     ):
+        return None
+    if document is not None and previous.client.client_id != document:
         return None
     return previous.client
 
@@ -213,6 +274,7 @@ async def _client_for(
     reusable: ClientRegistration | None,
     client_id: str | None,
     client_secret: str | None,
+    document: str | None,
     http: httpx.AsyncClient | None,
     progress: Callable[[str], None],
 ) -> tuple[ClientRegistration, bool]:
@@ -223,6 +285,9 @@ async def _client_for(
         # Remember the redirect URI used, so a re-login picks the same callback port.
         client = static_client(client_id, client_secret, found.metadata)
         return replace(client, redirect_uris=(redirect_uri,)), False
+    if document is not None:
+        progress(f"Using the client metadata document {document} as the client id…")
+        return metadata_document_client(document), False
     if reusable is not None and not reusable.dynamic:
         return reusable, False
     progress(f"Registering mcpkeeper as a client of {found.metadata.issuer}…")
@@ -230,20 +295,48 @@ async def _client_for(
     return client, True
 
 
-async def _wait_for_callback(callback: CallbackServer, timeout: float) -> CallbackResult:
+async def _wait_for_callback(
+    callback: CallbackServer,
+    timeout: float,
+    pasted: AsyncIterator[str] | None,
+    progress: Callable[[str], None],
+) -> CallbackResult:
+    feeder = asyncio.create_task(_feed_pasted(callback, pasted, progress)) if pasted is not None else None
     try:
         async with asyncio.timeout(timeout):
             return await callback.wait()
     except TimeoutError:
         raise LoginTimeoutError(
             f"no login completed within {format_duration(timeout)}; run the command again and "
-            "open the printed URL in a browser on this machine"
+            "open the printed URL in a browser on this machine (or paste the URL it ends on, "
+            "with --no-browser)"
         ) from None
+    finally:
+        if feeder is not None:
+            feeder.cancel()
+            await asyncio.wait({feeder})
+
+
+async def _feed_pasted(
+    callback: CallbackServer, pasted: AsyncIterator[str], progress: Callable[[str], None]
+) -> None:
+    """Hand each pasted line to the callback until one settles the login."""
+    async for line in pasted:
+        if not line.strip():
+            continue
+        problem = callback.submit(line)
+        if problem is None:
+            return
+        progress(f"Ignored the pasted text: {problem}; paste the URL the browser ended on")
 
 
 def _check_issuer(answer: CallbackResult, metadata: AuthServerMetadata) -> None:
-    """RFC 9207: the callback must come from the server we sent the user to (mix-up defence)."""
-    if answer.iss is not None and answer.iss.rstrip("/") != metadata.issuer.rstrip("/"):
+    """RFC 9207: the callback must come from the server we sent the user to (mix-up defence).
+
+    A simple string comparison, as RFC 9207 §2.4 demands: no trailing-slash or case
+    normalisation, which would let a look-alike issuer through.
+    """
+    if answer.iss is not None and answer.iss != metadata.issuer:
         raise CallbackError(
             f"the login callback names issuer {answer.iss[:200]}, expected {metadata.issuer}; refusing it"
         )

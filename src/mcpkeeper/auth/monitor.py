@@ -513,7 +513,7 @@ class MonitoredTokenSource:
         if tok is None or tok.expires_at is None:
             return None
         now = self._clock.wall()
-        if not tok.refresh_token:
+        if not tok.can_renew:
             # Nothing to refresh with: do not end a valid token early; when it runs out the
             # attempt fails permanently and says that a login is needed.
             return self._serving_until - now

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast, get_args
 
 import httpx
 
+from mcpkeeper.auth.client_assertion import PrivateKeyJwt
 from mcpkeeper.auth.discovery import AuthServerMetadata
 from mcpkeeper.auth.errors import Failure
 from mcpkeeper.auth.http_fetch import HttpAnswer, json_object, request_capped
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 CLIENT_NAME = "mcpkeeper"
-_GRANT_TYPES = ["authorization_code", "refresh_token"]
+_GRANT_TYPES = ("authorization_code", "refresh_token")
 _REJECTED_CLIENT_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 _AUTH_METHODS: tuple[str, ...] = get_args(AuthMethod)
 _MAX_DESCRIPTION = 200
@@ -53,10 +55,21 @@ class ClientRegistration:
     registration_endpoint: str | None = None
     redirect_uris: tuple[str, ...] = ()
     dynamic: bool = False
+    #: The client id is the URL of a Client ID Metadata Document (no registration happened).
+    metadata_document: bool = False
+    #: ``private_key_jwt``: the user's key file (the key itself is never copied).
+    private_key_path: str | None = None
 
     @property
     def credentials(self) -> ClientCredentials:
         return ClientCredentials(self.client_id, self.client_secret, self.auth_method)
+
+    def credentials_for(self, issuer: str) -> ClientCredentials:
+        """The credentials for requests to ``issuer`` (the audience of a ``private_key_jwt``)."""
+        if self.auth_method == "private_key_jwt" and self.private_key_path is not None:
+            assertion = PrivateKeyJwt(self.client_id, Path(self.private_key_path), issuer)
+            return ClientCredentials(self.client_id, None, "private_key_jwt", assertion)
+        return self.credentials
 
     def accepts_redirect_uri(self, redirect_uri: str) -> bool:
         """Registered exactly (we never rely on the server's port leniency for loopback)."""
@@ -70,6 +83,8 @@ class ClientRegistration:
             "registration_endpoint": self.registration_endpoint,
             "redirect_uris": list(self.redirect_uris),
             "dynamic": self.dynamic,
+            "metadata_document": self.metadata_document,
+            "private_key_path": self.private_key_path,
         }
 
     @classmethod
@@ -80,6 +95,7 @@ class ClientRegistration:
         secret = data.get("client_secret")
         endpoint = data.get("registration_endpoint")
         uris = data.get("redirect_uris")
+        key = data.get("private_key_path")
         return cls(
             client_id=client_id,
             client_secret=secret if isinstance(secret, str) and secret else None,
@@ -87,6 +103,8 @@ class ClientRegistration:
             registration_endpoint=endpoint if isinstance(endpoint, str) and endpoint else None,
             redirect_uris=tuple(u for u in uris if isinstance(u, str)) if isinstance(uris, list) else (),
             dynamic=data.get("dynamic") is True,
+            metadata_document=data.get("metadata_document") is True,
+            private_key_path=key if isinstance(key, str) and key else None,
         )
 
 
@@ -119,11 +137,13 @@ async def register_client(
     *,
     scopes: Sequence[str] = (),
     client_name: str = CLIENT_NAME,
+    grant_types: Sequence[str] = _GRANT_TYPES,
     http: httpx.AsyncClient | None = None,
     timeout: float = 15.0,
 ) -> ClientRegistration:
     """Register a public client for ``redirect_uris``; :class:`RegistrationError` with the reason."""
-    require_s256(metadata)
+    if "authorization_code" in grant_types:
+        require_s256(metadata)
     endpoint = metadata.registration_endpoint
     if endpoint is None:
         raise RegistrationError(
@@ -134,9 +154,12 @@ async def register_client(
     body: dict[str, Any] = {
         "client_name": client_name,
         "redirect_uris": list(redirect_uris),
-        "grant_types": _GRANT_TYPES,
-        "response_types": ["code"],
+        "grant_types": list(grant_types),
+        "response_types": ["code"] if "authorization_code" in grant_types else [],
         "token_endpoint_auth_method": "none",
+        # A CLI on the user's machine with a loopback redirect is a native app (RFC 8252;
+        # the 2026-07-28 MCP revision makes stating it a MUST).
+        "application_type": "native",
     }
     if scopes:
         body["scope"] = " ".join(scopes)
@@ -176,6 +199,8 @@ def _registration_from(
         method = _auth_method(
             data.get("token_endpoint_auth_method"), default="client_secret_basic" if secret else "none"
         )
+        if method == "private_key_jwt":  # we registered no key, so we cannot sign for it
+            raise ValueError(f"an unsupported token_endpoint_auth_method {method!r}")
     except ValueError as exc:
         raise RegistrationError(f"the registration at {endpoint} gave us {exc}") from None
     if method != "none" and secret is None:

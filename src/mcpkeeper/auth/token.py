@@ -60,6 +60,9 @@ class Token:
     scope: str | None = None
     token_type: str = "Bearer"
     issued_at: float | None = None
+    #: Renewable without a refresh token: the client can simply ask again (client
+    #: credentials), so the monitor renews it ahead of expiry like a refreshable one.
+    renewable: bool = False
 
     def __post_init__(self) -> None:
         # Whatever text a server sends back from now on (an error description echoing the
@@ -72,6 +75,11 @@ class Token:
         if self.expires_at is None:
             return None
         return self.expires_at - (time.time() if now is None else now)
+
+    @property
+    def can_renew(self) -> bool:
+        """A new token can be had without the user: a refresh token, or a self-renewing grant."""
+        return bool(self.refresh_token) or self.renewable
 
     def is_valid(self, now: float, skew: float = 0.0) -> bool:
         """Usable at ``now`` with ``skew`` seconds of margin for the request in flight."""
@@ -95,6 +103,7 @@ class Token:
             "scope": self.scope,
             "token_type": self.token_type,
             "issued_at": self.issued_at,
+            "renewable": self.renewable,
         }
 
     @classmethod
@@ -116,6 +125,7 @@ class Token:
             scope=scope if isinstance(scope, str) else None,
             token_type=str(data.get("token_type") or "Bearer"),
             issued_at=issued_at,
+            renewable=data.get("renewable") is True,
         )
 
 

@@ -1,4 +1,4 @@
-"""The OAuth token endpoint: authorization-code exchange and the refresh-token grant.
+"""The OAuth token endpoint: authorization code, refresh token, client credentials, device code.
 
 Written on httpx directly rather than through an OAuth client library because the
 monitor needs the raw facts of every failure (status, content type, ``Retry-After``,
@@ -14,8 +14,8 @@ import json
 import logging
 import math
 import time
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import httpx
@@ -25,7 +25,13 @@ from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.token import MAX_LIFETIME, Token, is_b64token
 from mcpkeeper.sanitize import server_text
 
-__all__ = ["DEFAULT_TOKEN_TIMEOUT", "MAX_TOKEN_RESPONSE_BYTES", "ClientCredentials", "TokenEndpoint"]
+__all__ = [
+    "DEFAULT_TOKEN_TIMEOUT",
+    "DEVICE_CODE_GRANT",
+    "MAX_TOKEN_RESPONSE_BYTES",
+    "ClientCredentials",
+    "TokenEndpoint",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -35,7 +41,9 @@ MAX_TOKEN_RESPONSE_BYTES = 1 << 20
 #: hung, and waiting longer only delays the next attempt (and every client queued behind it).
 DEFAULT_TOKEN_TIMEOUT = 10.0
 
-AuthMethod = Literal["none", "client_secret_post", "client_secret_basic"]
+AuthMethod = Literal["none", "client_secret_post", "client_secret_basic", "private_key_jwt"]
+_JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +51,8 @@ class ClientCredentials:
     client_id: str
     client_secret: str | None = None
     auth_method: AuthMethod = "none"
+    #: ``private_key_jwt``: makes a fresh signed client assertion for each request.
+    assertion: Callable[[], str] | None = None
 
     def __repr__(self) -> str:  # the secret never reaches a log line
         return f"ClientCredentials(client_id={self.client_id!r}, auth_method={self.auth_method!r})"
@@ -92,6 +102,19 @@ class TokenEndpoint:
             }
         )
 
+    async def client_credentials(
+        self, *, scope: str | None = None, progress: RequestProgress | None = None
+    ) -> Token:
+        """A token for the client itself (RFC 6749 §4.4): renewed by asking again, no refresh token."""
+        form = {"grant_type": "client_credentials"}
+        if scope:
+            form["scope"] = scope
+        return replace(await self._request(form, progress), renewable=True)
+
+    async def device_code(self, device_code: str) -> Token:
+        """One poll of the device authorization grant (RFC 8628 §3.4); pending is an OAuth error."""
+        return await self._request({"grant_type": DEVICE_CODE_GRANT, "device_code": device_code})
+
     async def _request(self, form: dict[str, str], progress: RequestProgress | None = None) -> Token:
         if self.resource:
             form["resource"] = self.resource  # RFC 8707
@@ -100,6 +123,10 @@ class TokenEndpoint:
         creds = self.credentials
         if creds.auth_method == "client_secret_basic" and creds.client_secret is not None:
             auth = httpx.BasicAuth(creds.client_id, creds.client_secret)
+        elif creds.auth_method == "private_key_jwt" and creds.assertion is not None:
+            form["client_id"] = creds.client_id
+            form["client_assertion_type"] = _JWT_BEARER_ASSERTION
+            form["client_assertion"] = creds.assertion()
         else:
             form["client_id"] = creds.client_id
             if creds.auth_method == "client_secret_post" and creds.client_secret is not None:

@@ -27,11 +27,16 @@ from mcpkeeper.cli._options import CallbackPortOpt, checked_remote_url, require_
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
+    ClientMetadataUrlOpt,
     ClientSecretOpt,
-    LoginOptions,
+    DeviceOpt,
+    Grant,
+    GrantOpt,
     NoBrowserOpt,
+    PrivateKeyOpt,
     ScopeOpt,
     login_interactively,
+    login_options,
 )
 from mcpkeeper.durations import format_duration, parse_duration
 from mcpkeeper.state.names import NAME_PATTERN, validate_name
@@ -43,6 +48,7 @@ if TYPE_CHECKING:  # the HTTP stack is imported only when a login really runs (f
 
     from mcpkeeper.auth.credentials import CredentialStore
     from mcpkeeper.auth.login import LoginResult
+    from mcpkeeper.auth.www_authenticate import BearerChallenge
 
 __all__ = ["LoginTarget", "default_workload_name", "login", "main", "resolve_target"]
 
@@ -60,6 +66,8 @@ class LoginTarget:
     callback_port: int | None = None
     scopes: tuple[str, ...] = ()
     issuer: str | None = None
+    #: What the remote asked for after the workload started (``WWW-Authenticate``), if anything.
+    challenge: str | None = None
 
 
 def default_workload_name(url: str) -> str:
@@ -91,23 +99,31 @@ def resolve_target(
         chosen = validate_name(name) if name else default_workload_name(target)
         config = _workload(workloads, chosen)
         if config is not None:
-            return LoginTarget(
-                target, chosen, True, config.callback_port, tuple(config.scopes), config.issuer
-            )
+            return _target_of(config, target)
         return LoginTarget(target, chosen, False)
     if name is not None and name != target:
         raise CliError("--name cannot rename a workload; log in with its URL instead", ExitCode.USAGE)
     workload_name = validate_name(target)
     config = _workload(workloads, workload_name)
     if config is not None:
-        return LoginTarget(
-            config.remote_url, workload_name, True, config.callback_port, tuple(config.scopes), config.issuer
-        )
+        return _target_of(config, config.remote_url)
     stored = store.load(workload_name)
     if stored is not None:
         return LoginTarget(stored.remote_url, workload_name, True, scopes=stored.scopes)
     raise CliError(
         f"no workload named {workload_name}; give the server URL to log in to a new one", ExitCode.NOT_FOUND
+    )
+
+
+def _target_of(config: WorkloadConfig, remote_url: str) -> LoginTarget:
+    return LoginTarget(
+        remote_url,
+        config.name,
+        True,
+        config.callback_port,
+        tuple(config.scopes),
+        config.issuer,
+        config.auth_challenge,
     )
 
 
@@ -136,8 +152,12 @@ def login(
         str, typer.Option("--timeout", help="How long to wait for the browser login (e.g. 5m, 90s).")
     ] = _DEFAULT_TIMEOUT,
     no_browser: NoBrowserOpt = False,
+    grant: GrantOpt = Grant.AUTHORIZATION_CODE,
+    private_key: PrivateKeyOpt = None,
+    client_metadata_url: ClientMetadataUrlOpt = None,
+    device: DeviceOpt = False,
 ) -> None:
-    """Log in to an OAuth-protected MCP server (browser, PKCE) and store the tokens."""
+    """Log in to an OAuth-protected MCP server (browser, device code, client credentials); keep the tokens."""
     from rich.console import Console
 
     from mcpkeeper.auth.credentials import CredentialStore
@@ -146,17 +166,40 @@ def login(
     store = CredentialStore.open()
     chosen = resolve_target(target, name, store, WorkloadStore(state_home()))
     require_writable_home(state_home())  # before the browser: a login that cannot be stored is lost
-    options = LoginOptions(
+    options = login_options(
         callback_port or chosen.callback_port,
         client_id,
         client_secret,
         scopes or list(chosen.scopes) or None,
-        open_browser=not no_browser,
+        no_browser,
+        grant,
+        private_key,
+        client_metadata_url,
+        device,
     )
     result = login_interactively(
-        chosen.remote_url, chosen.name, options, issuer=issuer or chosen.issuer, timeout=wait, store=store
+        chosen.remote_url,
+        chosen.name,
+        options,
+        issuer=issuer or chosen.issuer,
+        timeout=wait,
+        store=store,
+        challenge=_challenge(chosen.challenge),
     )
     _report(Console(highlight=False), Console(stderr=True, highlight=False), result)
+
+
+def _challenge(header: str | None) -> BearerChallenge | None:
+    """The remembered challenge, parsed (an unreadable one is dropped: discovery probes instead)."""
+    if not header:
+        return None
+    from mcpkeeper.auth.login_errors import WWWAuthenticateError
+    from mcpkeeper.auth.www_authenticate import parse_www_authenticate
+
+    try:
+        return parse_www_authenticate(header)
+    except WWWAuthenticateError:
+        return None
 
 
 def _parse_timeout(text: str) -> float:

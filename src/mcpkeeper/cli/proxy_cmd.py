@@ -6,7 +6,10 @@ log in ``<home>/logs/<name>.log``. With ``--stdio`` the MCP stream is our stdin/
 (for clients that spawn a command) and every human word goes to stderr.
 
 A stored login for the same remote is reused (refreshed as needed, no browser); without
-one the browser login runs first. When the proxy ends, its foreground registration and
+one the browser login runs first. A person started this proxy, so when the remote asks
+for authorization later (a 401 after ``initialize``, a 403 asking for more scopes) the
+login runs then, with the same options, and the request is replayed
+(:mod:`mcpkeeper.workloads.reauth`). When the proxy ends, its foreground registration and
 status are removed; the login stays for next time.
 """
 
@@ -16,8 +19,10 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,11 +31,17 @@ from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.foreground import foreground_store
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
+    ClientMetadataUrlOpt,
     ClientSecretOpt,
+    DeviceOpt,
+    Grant,
+    GrantOpt,
     LoginOptions,
     NoBrowserOpt,
+    PrivateKeyOpt,
     ScopeOpt,
     login_interactively,
+    login_options,
 )
 from mcpkeeper.cli.login_cmd import default_workload_name
 from mcpkeeper.cli.run_cmd import (
@@ -44,6 +55,10 @@ from mcpkeeper.cli.run_cmd import (
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
+
+if TYPE_CHECKING:
+    from mcpkeeper.auth.www_authenticate import BearerChallenge
+    from mcpkeeper.workloads.reauth import ForegroundLogin
 
 __all__ = ["proxy"]
 
@@ -61,6 +76,10 @@ def proxy(
     scopes: ScopeOpt = None,
     no_browser: NoBrowserOpt = False,
     client_token: ClientTokenOpt = False,
+    grant: GrantOpt = Grant.AUTHORIZATION_CODE,
+    private_key: PrivateKeyOpt = None,
+    client_metadata_url: ClientMetadataUrlOpt = None,
+    device: DeviceOpt = False,
 ) -> None:
     """Run one workload in the foreground, without the daemon (Ctrl-C stops it)."""
     if stdio and port is not None:
@@ -76,12 +95,21 @@ def proxy(
     require_writable_home(home, "foreground/workloads")
     if port is not None:
         check_port_free(home, port)
+    options = login_options(
+        callback_port,
+        client_id,
+        client_secret,
+        scopes,
+        no_browser,
+        grant,
+        private_key,
+        client_metadata_url,
+        device,
+    )
     remote_url, issuer = _reuse_login(home, chosen, url)
     auth = True  # a reused login has a token
     if remote_url is None:
-        result = login_interactively(
-            url, chosen, LoginOptions(callback_port, client_id, client_secret, scopes, not no_browser)
-        )
+        result = login_interactively(url, chosen, options)
         remote_url, issuer, auth = result.remote_url, result.issuer, result.auth_required
     config = WorkloadConfig(
         name=chosen,
@@ -98,7 +126,7 @@ def proxy(
         with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
             from mcpkeeper.net.loop import run as run_loop
 
-            run_loop(_serve(config, home, stdio=stdio))
+            run_loop(_serve(config, home, stdio=stdio, login=_LoginNow(config, options)))
     finally:
         foreground_store(home).delete(chosen)
         StatusStore(home).delete(chosen)
@@ -125,7 +153,22 @@ def _free_port(home: Path) -> int:
     return free_port(avoid=reserved)
 
 
-async def _serve(config: WorkloadConfig, home: Path, *, stdio: bool) -> None:
+class _LoginNow:
+    """The foreground's :class:`~mcpkeeper.workloads.reauth.ForegroundLogin`: the same login, right now."""
+
+    def __init__(self, config: WorkloadConfig, options: LoginOptions) -> None:
+        self._config = config
+        self._options = options
+
+    async def __call__(self, challenge: BearerChallenge | None, scopes: Sequence[str] | None) -> None:
+        from mcpkeeper.cli.interactive_login import login_in_loop
+
+        options = replace(self._options, scopes=list(scopes)) if scopes else self._options
+        print(f"mcpkeeper: {self._config.remote_url} asks for authorization; logging in", file=sys.stderr)
+        await login_in_loop(self._config.remote_url, self._config.name, options, challenge=challenge)
+
+
+async def _serve(config: WorkloadConfig, home: Path, *, stdio: bool, login: ForegroundLogin) -> None:
     """Run until Ctrl-C/SIGTERM, the end of stdin (``--stdio``), or the workload failing."""
     from mcpkeeper.workloads.aio import first_done
     from mcpkeeper.workloads.runtime import WorkloadRuntime
@@ -136,7 +179,7 @@ async def _serve(config: WorkloadConfig, home: Path, *, stdio: bool) -> None:
     from mcpkeeper.cli.connect_cmd import client_headers
     from mcpkeeper.workloads.client_auth import client_auth_required
 
-    async with WorkloadRuntime(config, home=home) as runtime:
+    async with WorkloadRuntime(config, home=home, login=login) as runtime:
         headers = client_headers(home) if client_auth_required(config.client_auth) else None
         if stdio:
             print(f"mcpkeeper: {config.name} bridging stdio to {runtime.url}", file=sys.stderr)

@@ -21,11 +21,16 @@ from mcpkeeper.cli.errors import CliError
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
 from mcpkeeper.cli.interactive_login import (
     ClientIdOpt,
+    ClientMetadataUrlOpt,
     ClientSecretOpt,
-    LoginOptions,
+    DeviceOpt,
+    Grant,
+    GrantOpt,
     NoBrowserOpt,
+    PrivateKeyOpt,
     ScopeOpt,
     login_interactively,
+    login_options,
 )
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.cli.login_cmd import default_workload_name
@@ -77,6 +82,10 @@ def run(
     scopes: ScopeOpt = None,
     no_browser: NoBrowserOpt = False,
     client_token: ClientTokenOpt = False,
+    grant: GrantOpt = Grant.AUTHORIZATION_CODE,
+    private_key: PrivateKeyOpt = None,
+    client_metadata_url: ClientMetadataUrlOpt = None,
+    device: DeviceOpt = False,
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Log in to a remote MCP server and keep it available locally (via the daemon)."""
@@ -88,7 +97,19 @@ def run(
     if port is not None:
         check_port_free(home, port)
     result = login_interactively(
-        url, chosen, LoginOptions(callback_port, client_id, client_secret, scopes, not no_browser)
+        url,
+        chosen,
+        login_options(
+            callback_port,
+            client_id,
+            client_secret,
+            scopes,
+            no_browser,
+            grant,
+            private_key,
+            client_metadata_url,
+            device,
+        ),
     )
     with start_daemon(home) as client:
         info = _create(

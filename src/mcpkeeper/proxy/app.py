@@ -18,7 +18,9 @@ Per request (the hot path, so plain ASGI and no framework):
 4. on ``401``: ``force_refresh(the token we sent)`` once and replay once if the body is
    replayable; a 401 to the replay goes back to the monitor, which ends the grant when a
    token from a forced refresh is refused again (``unauthenticated``, 503 with the login
-   hint) instead of refreshing once per client request;
+   hint) instead of refreshing once per client request. A ``401`` without a login, or a
+   ``403 insufficient_scope`` (step-up), goes to the :class:`~.reauth.Reauthorizer`
+   instead, when there is one (:meth:`ProxyApp._reauthorize`);
 5. stream the response down as it arrives (SSE included), rewriting upstream-origin URLs in
    ``Location`` and in the legacy ``endpoint`` event to the local origin (:mod:`._rewrite`).
 
@@ -58,6 +60,12 @@ from mcpkeeper.proxy._upstream import (
     create_upstream_client,
     upstream_for,
 )
+from mcpkeeper.proxy.reauth import (
+    AuthorizationNeeded,
+    AuthorizationRefused,
+    Reauthorizer,
+    authorization_needed,
+)
 
 __all__ = ["ProxyApp", "create_proxy_app", "create_upstream_client", "local_url_for"]
 
@@ -79,6 +87,7 @@ def create_proxy_app(
     name: str = "",
     replay_limit: int = DEFAULT_REPLAY_LIMIT,
     client_token: str | None = None,
+    reauthorizer: Reauthorizer | None = None,
 ) -> ProxyApp:
     """An ASGI app forwarding every request to ``upstream_url``'s origin with a fresh token.
 
@@ -95,10 +104,17 @@ def create_proxy_app(
 
     ``client_token`` set: every request must carry ``Authorization: Bearer <client_token>``
     (refused with 403 otherwise); it is replaced by the upstream token like any client
-    ``Authorization``.
+    ``Authorization``. ``reauthorizer`` handles authorization the upstream asks for later
+    (:mod:`.reauth`).
     """
     return ProxyApp(
-        upstream_url, provider, http=http, name=name, replay_limit=replay_limit, client_token=client_token
+        upstream_url,
+        provider,
+        http=http,
+        name=name,
+        replay_limit=replay_limit,
+        client_token=client_token,
+        reauthorizer=reauthorizer,
     )
 
 
@@ -114,6 +130,7 @@ class ProxyApp:
         name: str = "",
         replay_limit: int = DEFAULT_REPLAY_LIMIT,
         client_token: str | None = None,
+        reauthorizer: Reauthorizer | None = None,
     ) -> None:
         origin = Origin.of(upstream_url)
         if origin is None:
@@ -125,8 +142,13 @@ class ProxyApp:
         self._http = http
         self._upstream, self._owns_upstream = upstream_for(origin, http)
         self._replay_limit = replay_limit
+        self._reauthorizer = reauthorizer
         self._who = f"workload {name!r}" if name else "the upstream"
         self._client_token = client_token
+
+    def use_provider(self, provider: TokenProvider) -> None:
+        """From now on, send the tokens of ``provider`` (a login arrived for a workload that had none)."""
+        self._provider = provider
 
     async def aclose(self) -> None:
         """Close the upstream connections, unless they belong to a client the caller passed."""
@@ -188,7 +210,10 @@ class ProxyApp:
             except TokenUnavailableError as exc:
                 return await self._reply(send, method, body, reply_for_token_error(exc, self.name))
         outcome = await self._open(scope, body, token)
-        if not isinstance(outcome, LocalReply) and outcome.status_code == 401:
+        need = self._authorization_needed(outcome, token)
+        if need is not None and not isinstance(outcome, LocalReply):
+            outcome = await self._reauthorize(scope, body, need, outcome)
+        elif not isinstance(outcome, LocalReply) and outcome.status_code == 401:
             outcome = await self._after_401(scope, body, token, outcome)
         if isinstance(outcome, LocalReply):
             return await self._reply(send, method, body, outcome)
@@ -251,6 +276,54 @@ class ProxyApp:
                 retry_after=0,
             )
         return again
+
+    def _authorization_needed(
+        self, outcome: UpstreamResponse | LocalReply, sent: Token | None
+    ) -> AuthorizationNeeded | None:
+        if self._reauthorizer is None or isinstance(outcome, LocalReply):
+            return None
+        if outcome.status_code not in (401, 403):
+            return None
+        challenges = [v.decode("latin-1") for k, v in outcome.raw_headers if k.lower() == b"www-authenticate"]
+        return authorization_needed(
+            outcome.status_code, ", ".join(challenges) or None, sent, self._provider is not None
+        )
+
+    async def _reauthorize(
+        self, scope: Scope, body: RequestBody, need: AuthorizationNeeded, rejected: UpstreamResponse
+    ) -> UpstreamResponse | LocalReply:
+        """The upstream wants (more) authorization: let the reauthorizer get it, then replay once."""
+        await rejected.aclose()
+        assert self._reauthorizer is not None
+        what = "more scopes" if need.step_up else "authorization"
+        log.info("%s: upstream asks for %s (HTTP %d)", self._who, what, need.status)
+        try:
+            provider = await self._reauthorizer.authorize(need)
+        except AuthorizationRefused as exc:
+            return LocalReply(exc.status, exc.kind, exc.message)
+        self._provider = provider
+        if not body.replayable:
+            return LocalReply(
+                503, "authorized", f"{self._who} is now authorized; retry the request", retry_after=0
+            )
+        try:
+            token = await provider.token()
+        except TokenUnavailableError as exc:
+            return reply_for_token_error(exc, self.name)
+        again = await self._open(scope, body, token)
+        if isinstance(again, LocalReply) or again.status_code not in (401, 403):
+            return again
+        still = self._authorization_needed(again, token)
+        if still is None and again.status_code == 403:
+            return again  # a plain 403 (not about scopes) is the server's answer
+        await again.aclose()
+        wanted = " ".join(still.scopes) if still is not None and still.scopes else "authorization"
+        return LocalReply(
+            403 if again.status_code == 403 else 503,
+            "insufficient_scope" if again.status_code == 403 else "upstream_unauthorized",
+            f"{self._who} still refuses the request after a new login (it asks for {wanted}); "
+            f"see `mcpkeeper status {self.name or 'NAME'}`",
+        )
 
     @staticmethod
     def _target(scope: Scope) -> bytes:

@@ -236,6 +236,7 @@ _CONFIG_FIELDS: dict[str, tuple[Check, bool]] = {
     "desired_state": (_one_of("running", "stopped"), False),
     "auth": (_is_bool, False),
     "client_auth": (_is_bool, False),
+    "auth_challenge": (_is_optional_str, False),
 }
 
 _STATUS_FIELDS: dict[str, tuple[Check, bool]] = {

@@ -82,6 +82,9 @@ class WorkloadConfig(BaseModel):
     client_auth: bool = False
     """Whether local clients must show the client token (``run --client-token``; see
     :mod:`mcpkeeper.workloads.client_auth` for when it is required anyway)."""
+    auth_challenge: str | None = None
+    """What the remote asked for after the workload started (a ``WWW-Authenticate`` value),
+    so that ``mcpkeeper login NAME`` starts its discovery from it."""
 
     @field_validator("name")
     @classmethod

@@ -6,6 +6,11 @@ minted for a test refreshes and rotates exactly like one obtained through a logi
 
 Tokens are opaque random strings remembered with their expiry; the MCP fixture server
 verifies them in-process or through RFC 7662 introspection.
+
+Besides the authorization code it knows the grants a service or a headless user uses:
+client credentials (the client authenticated by its secret or by a ``private_key_jwt``
+assertion, RFC 7523, checked with PyJWT against the key registered for it) and the
+device authorization grant (RFC 8628: codes pending until approved, denied or expired).
 """
 
 from __future__ import annotations
@@ -17,15 +22,20 @@ import ipaddress
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
+
 __all__ = [
     "AUTH_METHODS",
+    "DEVICE_CODE_GRANT",
+    "JWT_BEARER_ASSERTION",
     "PUBLIC",
     "AccessGrant",
     "AuthorizationCode",
+    "DeviceGrant",
     "GrantError",
     "GrantStore",
     "RegisteredClient",
@@ -34,7 +44,10 @@ __all__ = [
     "validate_redirect_uri",
 ]
 
-AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")
+AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic", "private_key_jwt")
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+_DEVICE_CODE_LIFETIME = 600.0
 #: The ``token_endpoint_auth_method`` of a public client (no secret).
 PUBLIC = "none"
 SUBJECT = "fixture-user"
@@ -75,6 +88,10 @@ class RegisteredClient:
     scope: str | None = None
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
     issued_at: int = 0
+    #: ``private_key_jwt``: the PEM public key its assertions are verified with.
+    public_key_pem: str | None = field(default=None, repr=False)
+    #: What the registration request said (RFC 7591 / OpenID ``application_type``), if anything.
+    application_type: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The RFC 7591 §3.2.1 registration response."""
@@ -108,6 +125,19 @@ class AuthorizationCode:
     scope: str
     resource: str | None
     expires_at: float
+
+
+@dataclass(slots=True)
+class DeviceGrant:
+    """A device authorization in progress (RFC 8628): pending until the user decides."""
+
+    device_code: str
+    user_code: str
+    client_id: str
+    scope: str
+    resource: str | None
+    expires_at: float
+    state: str = "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +234,10 @@ class GrantStore:
         self._refresh: dict[str, AccessGrant] = {}
         #: Spent refresh token -> the refresh token issued for it (the latest, after a grace reuse).
         self._successor: dict[str, str] = {}
+        self._devices: dict[str, DeviceGrant] = {}
+        self._seen_jti: set[str] = set()
+        #: Scopes accepted in a request but never granted (a server that grants less than asked).
+        self.withheld_scopes: set[str] = set()
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -215,6 +249,9 @@ class GrantStore:
         client_id: str | None = None,
         client_name: str | None = None,
         scope: str | None = None,
+        public_key_pem: str | None = None,
+        grant_types: Sequence[str] | None = None,
+        application_type: str | None = None,
     ) -> RegisteredClient:
         if token_endpoint_auth_method not in AUTH_METHODS:
             method = token_endpoint_auth_method
@@ -222,28 +259,122 @@ class GrantStore:
         uris = tuple(validate_redirect_uri(uri) for uri in redirect_uris)
         if scope is not None:
             self.check_scope(scope, error="invalid_client_metadata")
+        if (token_endpoint_auth_method == "private_key_jwt") != (public_key_pem is not None):
+            raise GrantError("invalid_client_metadata", "private_key_jwt goes with a public key, and only it")
+        has_secret = token_endpoint_auth_method in ("client_secret_post", "client_secret_basic")
         client = RegisteredClient(
             client_id=client_id or f"fxc_{secrets.token_urlsafe(12)}",
-            client_secret=None if token_endpoint_auth_method == PUBLIC else secrets.token_urlsafe(24),
+            client_secret=secrets.token_urlsafe(24) if has_secret else None,
             redirect_uris=uris,
             token_endpoint_auth_method=token_endpoint_auth_method,
             client_name=client_name,
             scope=scope,
             issued_at=int(self._wall()),
+            public_key_pem=public_key_pem,
+            application_type=application_type,
         )
+        if grant_types is not None:
+            client = replace(client, grant_types=tuple(grant_types))
         self.clients[client.client_id] = client
         return client
 
-    def authenticate(self, client_id: str | None, client_secret: str | None) -> RegisteredClient:
+    def authenticate(
+        self,
+        client_id: str | None,
+        client_secret: str | None,
+        *,
+        assertion: str | None = None,
+        assertion_type: str | None = None,
+        audience: str = "",
+    ) -> RegisteredClient:
         """The client making a token request, checked per its registered auth method."""
         client = self.clients.get(client_id or "")
         if client is None:
             raise GrantError("invalid_client", "unknown client", status=401)
+        if client.public_key_pem is not None:
+            self._check_assertion(client, assertion, assertion_type, audience)
+            return client
         if client.client_secret is not None and not (
             client_secret is not None and hmac.compare_digest(client.client_secret, client_secret)
         ):
             raise GrantError("invalid_client", "client authentication failed", status=401)
         return client
+
+    def _check_assertion(
+        self, client: RegisteredClient, assertion: str | None, assertion_type: str | None, audience: str
+    ) -> None:
+        """RFC 7523 §3: signed by the registered key, iss = sub = client id, our issuer as audience."""
+        if assertion_type != JWT_BEARER_ASSERTION or not assertion:
+            raise GrantError("invalid_client", "a private_key_jwt client must send a client_assertion", 401)
+        assert client.public_key_pem is not None
+        try:
+            claims = jwt.decode(
+                assertion,
+                client.public_key_pem,
+                algorithms=["ES256", "ES384", "ES512", "RS256", "EdDSA"],
+                audience=audience,
+                options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+                leeway=30,
+            )
+        except jwt.PyJWTError as exc:
+            raise GrantError("invalid_client", f"client assertion rejected: {exc}", status=401) from None
+        if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
+            raise GrantError("invalid_client", "client assertion iss/sub is not the client id", status=401)
+        if claims["jti"] in self._seen_jti:
+            raise GrantError("invalid_client", "client assertion replayed", status=401)
+        self._seen_jti.add(claims["jti"])
+
+    def client_credentials(
+        self, client: RegisteredClient, scope: str | None, resource: str | None, *, lifetime: float
+    ) -> dict[str, Any]:
+        """A token for the client itself (no refresh token); only confidential clients may ask."""
+        if client.client_secret is None and client.public_key_pem is None:
+            raise GrantError("unauthorized_client", "a public client cannot use client_credentials")
+        return self.issue_tokens(
+            client.client_id, self.check_scope(scope), resource, lifetime=lifetime, issue_refresh=False
+        )
+
+    # -- device authorization (RFC 8628) ---------------------------------------------------
+
+    def start_device_authorization(
+        self, client: RegisteredClient, scope: str, resource: str | None
+    ) -> DeviceGrant:
+        grant = DeviceGrant(
+            device_code=f"fxdc_{secrets.token_urlsafe(24)}",
+            user_code=f"{secrets.randbelow(10**4):04d}-{secrets.randbelow(10**4):04d}",
+            client_id=client.client_id,
+            scope=scope,
+            resource=resource,
+            expires_at=self._wall() + _DEVICE_CODE_LIFETIME,
+        )
+        self._devices[grant.device_code] = grant
+        return grant
+
+    def decide_device(self, user_code: str, *, approve: bool) -> bool:
+        """The user entered ``user_code`` and approved (or denied); False for an unknown code."""
+        for grant in self._devices.values():
+            if grant.user_code == user_code and grant.state == "pending":
+                grant.state = "approved" if approve else "denied"
+                return True
+        return False
+
+    def redeem_device_code(
+        self, client: RegisteredClient, device_code: str | None, *, lifetime: float, issue_refresh: bool
+    ) -> dict[str, Any]:
+        grant = self._devices.get(device_code or "")
+        if grant is None or grant.client_id != client.client_id:
+            raise GrantError("invalid_grant", "unknown device code")
+        if grant.expires_at < self._wall():
+            del self._devices[grant.device_code]
+            raise GrantError("expired_token", "the device code expired")
+        if grant.state == "pending":
+            raise GrantError("authorization_pending", "the user has not finished yet")
+        del self._devices[grant.device_code]
+        if grant.state == "denied":
+            raise GrantError("access_denied", "the user denied the request")
+        return self.issue_tokens(
+            client.client_id, grant.scope, grant.resource, lifetime=lifetime, issue_refresh=issue_refresh
+        )
 
     def check_scope(self, scope: str | None, *, error: str = "invalid_scope") -> str:
         """``scope`` (or the default) if every item is supported."""
@@ -259,6 +390,8 @@ class GrantStore:
     def issue_code(
         self, client_id: str, redirect_uri: str, code_challenge: str, scope: str, resource: str | None
     ) -> str:
+        # A server may grant less than asked (RFC 6749 §3.3); the token response says so.
+        scope = " ".join(item for item in scope.split() if item not in self.withheld_scopes) or scope
         code = f"fxcode_{secrets.token_urlsafe(24)}"
         self._codes[code] = AuthorizationCode(
             client_id, redirect_uri, code_challenge, scope, resource, self._wall() + _CODE_LIFETIME

@@ -6,6 +6,14 @@ that demands ``state`` and PKCE S256 (and approves without a browser), a token e
 that rotates refresh tokens and rejects a spent one with ``invalid_grant``, RFC 8707
 ``resource`` binding and RFC 7662 introspection.
 
+It also speaks what headless users and services need: the device authorization grant
+(RFC 8628: ``/device_authorization``, and ``/device?user_code=…`` as the page where the
+user approves), the client credentials grant (secret or ``private_key_jwt``), and Client
+ID Metadata Documents (a URL as ``client_id``: the document is fetched and its redirect
+URIs trusted). ``public_url`` makes it speak for another origin (an MCP server that hosts
+its own authorization server, the 2025-03-26 way), ``publish_metadata=False`` leaves the
+2025-03-26 default endpoints as the only way in.
+
 What a real server does *not* offer is the fault switch: ``await auth.set_fault(...)``
 makes the token endpoint fail the way WAFs, overloaded servers and dead networks fail,
 while counters record every request so a test can assert how a client behaved.
@@ -21,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -31,6 +40,7 @@ from starlette.types import Receive
 from mcpkeeper.auth.clock import Clock, SystemClock
 from mcpkeeper.testing._grants import (
     AUTH_METHODS,
+    DEVICE_CODE_GRANT,
     PUBLIC,
     GrantError,
     GrantStore,
@@ -46,7 +56,8 @@ __all__ = ["AuthorizeMode", "FixtureAuthServer"]
 AuthorizeMode = Literal["approve", "deny"]
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_GRANT_TYPES = ("authorization_code", "refresh_token")
+_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT)
+_CIMD_MAX_BYTES = 64 * 1024
 
 
 class FixtureAuthServer:
@@ -71,6 +82,8 @@ class FixtureAuthServer:
         issue_refresh_tokens: bool = True,
         refresh_reuse_grace: bool = False,
         clock: Clock | None = None,
+        device_interval: int = 1,
+        publish_metadata: bool = True,
     ) -> None:
         self._clock: Clock = clock or SystemClock()
         self.store = GrantStore(
@@ -84,11 +97,21 @@ class FixtureAuthServer:
         self.issue_refresh_tokens = issue_refresh_tokens
         self.authorize_mode = "approve"
         self.counters = TokenCounters()
+        #: Poll interval (seconds) announced with device codes (RFC 8628 says 5 by default).
+        self.device_interval = device_interval
+        self.publish_metadata = publish_metadata
+        #: The origin the server speaks for (issuer, endpoints), when it is not its own.
+        self.public_url: str | None = None
+        #: Every registration request body, as received (tests check what clients declare).
+        self.registrations: list[dict[str, Any]] = []
+        #: Client ID Metadata Documents fetched, by URL.
+        self.cimd_fetches: list[str] = []
         self._fault = FaultSettings()
         self._release_hung = asyncio.Event()
         self._closing = False
         self._entered = False
-        self._served = ServedApp(self._build_app(), port=port, lifespan="off")
+        self._app = self._build_app()
+        self._served = ServedApp(self._app, port=port, lifespan="off")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -114,8 +137,18 @@ class FixtureAuthServer:
 
     @property
     def url(self) -> str:
-        """Base URL, no trailing slash; also the issuer."""
+        """Base URL, no trailing slash; also the issuer (``public_url`` when set)."""
+        return self.public_url or self._served.url
+
+    @property
+    def own_url(self) -> str:
+        """Where this server itself listens (differs from :attr:`url` under a ``public_url``)."""
         return self._served.url
+
+    @property
+    def app(self) -> Starlette:
+        """The ASGI app, for an MCP server that serves these endpoints at its own origin."""
+        return self._app
 
     @property
     def issuer(self) -> str:
@@ -138,6 +171,10 @@ class FixtureAuthServer:
         return f"{self.url}/introspect"
 
     @property
+    def device_authorization_endpoint(self) -> str:
+        return f"{self.url}/device_authorization"
+
+    @property
     def metadata(self) -> dict[str, Any]:
         """The RFC 8414 authorization server metadata document."""
         return {
@@ -154,6 +191,9 @@ class FixtureAuthServer:
             "introspection_endpoint_auth_methods_supported": ["none"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
+            "device_authorization_endpoint": self.device_authorization_endpoint,
+            "client_id_metadata_document_supported": True,
+            "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "EdDSA"],
         }
 
     # -- run-time switches -----------------------------------------------------------------
@@ -226,15 +266,21 @@ class FixtureAuthServer:
         client_id: str | None = None,
         client_name: str | None = None,
         scope: str | None = None,
+        public_key_pem: str | None = None,
     ) -> RegisteredClient:
-        """Register a client without HTTP (``client_secret`` is set unless the method is "none")."""
+        """Register a client without HTTP (client_secret_* get a secret; private_key_jwt needs a key)."""
         return self.store.register(
             redirect_uris,
             token_endpoint_auth_method=token_endpoint_auth_method,
             client_id=client_id,
             client_name=client_name,
             scope=scope,
+            public_key_pem=public_key_pem,
         )
+
+    def approve_device(self, user_code: str, *, approve: bool = True) -> bool:
+        """The user entered ``user_code`` on the approval page (False: unknown or already decided)."""
+        return self.store.decide_device(user_code, approve=approve)
 
     def mint(self, client_id: str, scope: str | None = None, resource: str | None = None) -> dict[str, Any]:
         """A token response (access + refresh) as if a login had just completed.
@@ -277,10 +323,14 @@ class FixtureAuthServer:
                 Route("/token", self._token, methods=["POST"]),
                 Route("/token", self._token_get, methods=["GET"]),
                 Route("/introspect", self._introspect, methods=["POST"]),
+                Route("/device_authorization", self._device_authorization, methods=["POST"]),
+                Route("/device", self._device_page, methods=["GET"]),
             ]
         )
 
     async def _metadata(self, request: Request) -> Response:
+        if not self.publish_metadata:
+            return JSONResponse({"error": "not_found"}, status_code=404)
         return JSONResponse(self.metadata)
 
     async def _register(self, request: Request) -> Response:
@@ -290,17 +340,21 @@ class FixtureAuthServer:
             return _oauth_error(GrantError("invalid_client_metadata", "body must be JSON"))
         if not isinstance(data, dict):
             return _oauth_error(GrantError("invalid_client_metadata", "body must be a JSON object"))
+        self.registrations.append(data)
         try:
+            _check_subset(data.get("grant_types"), _GRANT_TYPES, "grant_types")
+            _check_subset(data.get("response_types"), ("code",), "response_types")
+            grants = data.get("grant_types") or ["authorization_code"]
             client = self.store.register(
-                _redirect_uris(data.get("redirect_uris")),
+                _redirect_uris(data.get("redirect_uris"), needed="authorization_code" in grants),
                 # RFC 7591 §2: when omitted, the method is client_secret_basic.
                 token_endpoint_auth_method=_string(data, "token_endpoint_auth_method")
                 or "client_secret_basic",
                 client_name=_string(data, "client_name"),
                 scope=_string(data, "scope"),
+                grant_types=grants,
+                application_type=_string(data, "application_type"),
             )
-            _check_subset(data.get("grant_types"), _GRANT_TYPES, "grant_types")
-            _check_subset(data.get("response_types"), ("code",), "response_types")
         except GrantError as exc:
             return _oauth_error(exc)
         return JSONResponse(client.to_dict(), status_code=201, headers=_NO_STORE)
@@ -308,6 +362,11 @@ class FixtureAuthServer:
     async def _authorize(self, request: Request) -> Response:
         params = request.query_params
         client = self.store.clients.get(params.get("client_id", ""))
+        if client is None and params.get("client_id", "").startswith(("https://", "http://")):
+            try:
+                client = await self._metadata_document_client(params["client_id"])
+            except GrantError as exc:
+                return _oauth_error(exc)
         if client is None:
             return _oauth_error(GrantError("invalid_request", "unknown client_id"))
         redirect_uri = params.get("redirect_uri")
@@ -322,6 +381,58 @@ class FixtureAuthServer:
         except GrantError as exc:
             return self._redirect(redirect_uri, exc.to_dict(), state)
         return self._redirect(redirect_uri, {"code": code}, state)
+
+    async def _metadata_document_client(self, url: str) -> RegisteredClient:
+        """A Client ID Metadata Document client: fetch the document, check it names itself, trust it."""
+        self.cimd_fetches.append(url)
+        try:
+            async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as http:
+                answer = await http.get(url, headers={"Accept": "application/json"})
+        except httpx.HTTPError:
+            raise GrantError("invalid_client", "the client metadata document cannot be fetched") from None
+        if answer.status_code != 200 or len(answer.content) > _CIMD_MAX_BYTES:
+            raise GrantError("invalid_client", "the client metadata document cannot be fetched")
+        try:
+            document = answer.json()
+        except ValueError:
+            raise GrantError("invalid_client", "the client metadata document is not JSON") from None
+        if not isinstance(document, dict) or document.get("client_id") != url:
+            raise GrantError("invalid_client", "the client metadata document does not name itself")
+        uris = document.get("redirect_uris")
+        if not isinstance(uris, list) or not uris:
+            raise GrantError("invalid_client", "the client metadata document lists no redirect_uris")
+        return self.store.register(uris, client_id=url, client_name=_string(document, "client_name"))
+
+    async def _device_authorization(self, request: Request) -> Response:
+        form = await request.form()
+        try:
+            client_id, client_secret = _client_credentials(form, request.headers.get("authorization"))
+            client = self.store.authenticate(client_id, client_secret)
+            if DEVICE_CODE_GRANT not in client.grant_types:
+                raise GrantError("unauthorized_client", "the client is not registered for the device grant")
+            scope = self.store.check_scope(_form_str(form, "scope"))
+            grant = self.store.start_device_authorization(
+                client, scope, _resource(_form_str(form, "resource"))
+            )
+        except GrantError as exc:
+            return _oauth_error(exc)
+        page = f"{self.url}/device"
+        body = {
+            "device_code": grant.device_code,
+            "user_code": grant.user_code,
+            "verification_uri": page,
+            "verification_uri_complete": f"{page}?{urlencode({'user_code': grant.user_code})}",
+            "expires_in": int(grant.expires_at - self._clock.wall()),
+            "interval": self.device_interval,
+        }
+        return JSONResponse(body, headers=_NO_STORE)
+
+    async def _device_page(self, request: Request) -> Response:
+        """The page a user opens with the code: approves at once (or denies, in ``deny`` mode)."""
+        code = request.query_params.get("user_code", "")
+        if not self.store.decide_device(code, approve=self.authorize_mode == "approve"):
+            return PlainTextResponse("unknown or used code", status_code=400)
+        return PlainTextResponse("done; return to your terminal")
 
     def _approve(self, client: RegisteredClient, redirect_uri: str, params: Mapping[str, str]) -> str:
         if params.get("response_type") != "code":
@@ -399,8 +510,25 @@ class FixtureAuthServer:
             raise GrantError("invalid_request", "grant_type is required")
         if grant_type not in _GRANT_TYPES:
             raise GrantError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
-        client = self.store.authenticate(client_id, client_secret)
+        client = self.store.authenticate(
+            client_id,
+            client_secret,
+            assertion=_form_str(form, "client_assertion"),
+            assertion_type=_form_str(form, "client_assertion_type"),
+            audience=self.issuer,
+        )
         resource = _resource(_form_str(form, "resource"))
+        if grant_type == "client_credentials":
+            return self.store.client_credentials(
+                client, _form_str(form, "scope"), resource, lifetime=self._lifetime
+            )
+        if grant_type == DEVICE_CODE_GRANT:
+            return self.store.redeem_device_code(
+                client,
+                _form_str(form, "device_code"),
+                lifetime=self._lifetime,
+                issue_refresh=self.issue_refresh_tokens,
+            )
         if grant_type == "authorization_code":
             return self.store.redeem_code(
                 client,
@@ -464,8 +592,10 @@ def _string(data: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _redirect_uris(value: object) -> list[str]:
-    if not isinstance(value, list) or not value:
+def _redirect_uris(value: object, *, needed: bool = True) -> list[str]:
+    if value is None and not needed:
+        return []
+    if not isinstance(value, list) or (needed and not value):
         raise GrantError("invalid_redirect_uri", "redirect_uris must be a non-empty array")
     return value
 

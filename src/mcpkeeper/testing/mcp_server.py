@@ -8,6 +8,12 @@ resource_metadata="…"`` when the token is missing or no longer valid.
 Around the SDK app sits a thin recorder so tests can assert what reached the upstream
 (request count, whether an ``Authorization`` header came, which bearer tokens were seen)
 without the server ever logging a token.
+
+Servers that authorize per request rather than all at once are played by
+:class:`~._gate.AuthGate` in front of an SDK app without auth: ``open_handshake``
+(``initialize`` needs no token, the rest does), ``tool_scopes`` (step-up: a tool wants
+more scopes), ``resource_metadata=False`` (a 2025-03-26 server: no RFC 9728 document, the
+authorization server's endpoints at this origin).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from mcp.server.auth.provider import AccessToken, TokenVerifier
@@ -27,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcpkeeper.testing._gate import AuthGate
 from mcpkeeper.testing._serve import ServedApp
 from mcpkeeper.testing.auth_server import FixtureAuthServer
 
@@ -101,6 +108,9 @@ class FixtureMCPServer:
         port: int = 0,
         required_scopes: Sequence[str] = ("mcp",),
         stateless: bool = False,
+        open_handshake: bool = False,
+        tool_scopes: Mapping[str, Sequence[str]] | None = None,
+        resource_metadata: bool = True,
     ) -> None:
         if require_auth and auth is None:
             raise ValueError("a FixtureMCPServer that requires auth needs a FixtureAuthServer")
@@ -108,6 +118,20 @@ class FixtureMCPServer:
         self.required_scopes = list(required_scopes)
         self.stateless = stateless
         self._app: ASGIApp | None = None
+        self._resource_metadata = resource_metadata
+        self._gate: AuthGate | None = None
+        if self.auth is not None and (open_handshake or tool_scopes or not resource_metadata):
+            if not isinstance(self.auth, FixtureAuthServer):
+                raise ValueError("open_handshake, tool_scopes, resource_metadata=False need the fixture AS")
+            self._gate = AuthGate(
+                lambda: self._app,
+                self.auth,
+                resource_url=lambda: self.url,
+                resource_metadata_url=(lambda: self.resource_metadata_url) if resource_metadata else None,
+                required_scopes=self.required_scopes,
+                tool_scopes=tool_scopes or {},
+                open_handshake=open_handshake,
+            )
         self._served = ServedApp(self._record, port=port, lifespan="off")
         self._session_task: asyncio.Task[None] | None = None
         self._stop_sessions = asyncio.Event()
@@ -118,6 +142,9 @@ class FixtureMCPServer:
     async def __aenter__(self) -> FixtureMCPServer:
         # The resource URL contains the port, so the SDK app is built once the port is bound.
         await self._served.start_listening()
+        if self._gate is not None and not self._resource_metadata:
+            assert isinstance(self.auth, FixtureAuthServer)
+            self.auth.public_url = self.base_url  # the 2025-03-26 way: the AS lives at our origin
         try:
             server = self._build_server()
             self._app = server.streamable_http_app(
@@ -228,6 +255,9 @@ class FixtureMCPServer:
                 self.statuses[int(message["status"])] += 1
             await send(message)
 
+        if self._gate is not None:
+            await self._gate(scope, receive, recording_send)
+            return
         if self._app is None:
             await PlainTextResponse("starting", status_code=503)(scope, receive, recording_send)
             return
@@ -242,7 +272,7 @@ class FixtureMCPServer:
         return server
 
     def _new_sdk_server(self) -> MCPServer[Any]:
-        if self.auth is None:
+        if self.auth is None or self._gate is not None:  # the gate does the authorization
             server: MCPServer[Any] = MCPServer("mcpkeeper-fixture", log_level="WARNING")
         else:
             verifier = (

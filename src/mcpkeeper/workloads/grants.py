@@ -38,6 +38,8 @@ class Grant:
     resource: str | None = None
     #: Why there is no token, when it is not simply "never logged in" (an unreadable store).
     reason: str | None = None
+    #: The scopes the login holds (granted, else requested), for step-up authorization.
+    scopes: tuple[str, ...] = ()
 
 
 class GrantLoader(Protocol):
@@ -91,6 +93,7 @@ class StoreGrantLoader:
             issuer=login.issuer,
             client_id=login.client.client_id,
             resource=login.resource,
+            scopes=login.granted_scopes,
         )
 
     def forget(self, name: str) -> None:

@@ -254,9 +254,26 @@ class WorkloadManager:
         log.info("removed workload %s", name)
 
     async def reload_credentials(self, name: str) -> bool:
-        """Hand a freshly stored login to the running monitor; False if none is stored."""
+        """Hand a freshly stored login to the running monitor; False if none is stored.
+
+        A workload that needed no authorization until the remote asked for it becomes an
+        authenticated one: its config says so from now on (and forgets the challenge).
+        """
         async with self._lock(name):
-            self.config(name)
+            config = self.config(name)
+            grant = self._grants.load(name)
+            if grant.token is not None and (not config.auth or config.auth_challenge is not None):
+                self.configs.put(
+                    config.model_copy(
+                        update={
+                            "auth": True,
+                            "auth_challenge": None,
+                            "issuer": grant.issuer,
+                            "client_id": grant.client_id,
+                            "resource": grant.resource,
+                        }
+                    )
+                )
             slot = self._slots.get(name)
             if slot is None or slot.runtime is None:
                 return True  # the next start reads the store anyway

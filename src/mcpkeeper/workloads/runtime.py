@@ -10,7 +10,9 @@ Used by the daemon's manager (many in one loop, under a supervisor) and on its o
 Start order matters for the status file: the server is listening before the status
 says ``running``, and the first status is written *before* the monitor's task exists,
 so the monitor's own transitions (auth_retrying, unauthenticated, running again) can
-only come after it. A workload that needs no auth runs without a monitor.
+only come after it. A workload that needs no auth runs without a monitor until a login
+arrives for it (:meth:`WorkloadRuntime.adopt_login`): the upstream asked for authorization
+later, and a person logged in (``login=``, the foreground) or ran ``mcpkeeper login NAME``.
 """
 
 from __future__ import annotations
@@ -27,18 +29,20 @@ import httpx
 from mcpkeeper.auth.clock import Clock
 from mcpkeeper.auth.config import RetryConfig
 from mcpkeeper.auth.monitor import AuthState, MonitoredTokenSource, MonitorSnapshot
+from mcpkeeper.auth.protocols import TokenProvider
 from mcpkeeper.auth.token import Token
 from mcpkeeper.net import InLoopServer, bind_loopback
 from mcpkeeper.proxy.app import ProxyApp, create_proxy_app
 from mcpkeeper.state.client_token import ensure_client_token
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
-from mcpkeeper.state.workload_store import WorkloadConfig
+from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
 from mcpkeeper.workloads import info
 from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.client_auth import client_auth_required
-from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
+from mcpkeeper.workloads.grants import Grant, GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context, workload_log_file
+from mcpkeeper.workloads.reauth import ForegroundLogin, WorkloadReauthorizer
 from mcpkeeper.workloads.status_gate import StatusGate
 
 __all__ = ["WorkloadRuntime", "local_url"]
@@ -70,6 +74,7 @@ class WorkloadRuntime:
         retry_config: RetryConfig | None = None,
         clock: Clock | None = None,
         http: httpx.AsyncClient | None = None,
+        login: ForegroundLogin | None = None,
     ) -> None:
         if config.port is None:
             raise ValueError(f"workload {config.name} has no port assigned")
@@ -87,6 +92,9 @@ class WorkloadRuntime:
         self._no_login_reason: str | None = None
         self._closing = False
         self._log_router = WorkloadLogRouter.install()
+        #: ``login`` None (the daemon) refuses what needs a person, saying `mcpkeeper login NAME`.
+        self._reauthorizer = WorkloadReauthorizer(self, login)
+        self._held_scopes: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -123,20 +131,17 @@ class WorkloadRuntime:
             grant = self._grants.load(self.name)
             if grant.token is None and grant.reason:
                 self._no_login_reason = grant.reason
-            self._monitor = MonitoredTokenSource(
-                grant.token,
-                grant.refresher,
-                self.gate,
-                config=self._retry_config,
-                clock=self._clock,
-                probe=grant.probe,
-                name=self.name,
-            )
+            self._monitor = self._new_monitor(grant)
         client_token = None
         if client_auth_required(self.config.client_auth):
             client_token = ensure_client_token(self.home)
         self._app = create_proxy_app(
-            self.config.remote_url, self._monitor, http=self._http, name=self.name, client_token=client_token
+            self.config.remote_url,
+            self._monitor,
+            http=self._http,
+            name=self.name,
+            client_token=client_token,
+            reauthorizer=self._reauthorizer,
         )
         self._server = InLoopServer(self._app, sock, name=self.name, lifespan="off")
         await self._server.start()
@@ -152,6 +157,65 @@ class WorkloadRuntime:
         self.gate.open()
         log.info("workload %s serving %s -> %s", self.name, self.url, self.config.remote_url)
 
+    def _new_monitor(self, grant: Grant) -> MonitoredTokenSource:
+        self._held_scopes = grant.scopes
+        return MonitoredTokenSource(
+            grant.token,
+            grant.refresher,
+            self.gate,
+            config=self._retry_config,
+            clock=self._clock,
+            probe=grant.probe,
+            name=self.name,
+        )
+
+    # -- what the reauthorizer needs (workloads.reauth) ----------------------------------
+    def current_provider(self) -> TokenProvider | None:
+        return self._monitor
+
+    def held_scopes(self) -> tuple[str, ...]:
+        return self._held_scopes
+
+    def note_status(self, status: WorkloadStatus | None, reason: str) -> None:
+        """A status (or, with None, a new reason for the current one) from the reauthorizer."""
+        current = status or self.gate.last
+        if current is not None:
+            self.gate.report(current, reason)
+
+    def workload_store(self) -> WorkloadStore | None:
+        """The daemon's config store when this workload is one of its (the foreground has none)."""
+        store = WorkloadStore(self.home)
+        return store if store.exists(self.name) else None
+
+    def adopt_login(self) -> TokenProvider | None:
+        """Serve the stored login from now on; None when none is stored.
+
+        A workload with a monitor hands it the new token (``relogin``); one without (it
+        needed no authorization until now) gets a monitor, which the proxy uses at once.
+        """
+        grant = self._grants.load(self.name)
+        if grant.token is None:
+            return None
+        if self._monitor is not None:
+            self._held_scopes = grant.scopes
+            self.relogin(grant.token)
+            return self._monitor
+        with workload_context(self.name):
+            log.info("workload %s: a login arrived; injecting its token from now on", self.name)
+        monitor = self._new_monitor(grant)
+        self._monitor = monitor
+        if self._app is not None:
+            self._app.use_provider(monitor)
+        self.note_status(WorkloadStatus.RUNNING, "logged in; proxying with the new login")
+        task = asyncio.create_task(monitor.run(), name=f"monitor:{self.name}")
+        task.add_done_callback(self._monitor_ended)
+        self._monitor_task = task
+        return monitor
+
+    def _monitor_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and not self._closing:
+            log.error("workload %s: token monitor failed: %s", self.name, task.exception())
+
     def relogin(self, token: Token) -> None:
         """A new login was stored: hand its token to the monitor (unauthenticated -> running)."""
         if self._monitor is None:
@@ -161,14 +225,13 @@ class WorkloadRuntime:
             self._monitor.relogin(token)
 
     def reload_credentials(self) -> bool:
-        """Re-read the stored login and hand it to the monitor; False when none is stored."""
-        if self._monitor is None:
+        """Re-read the stored login and serve it (:meth:`adopt_login`); False when none is stored.
+
+        A workload that needs no authorization and has no login stays as it is (True).
+        """
+        if self._monitor is None and not self.config.auth and self._grants.load(self.name).token is None:
             return True
-        grant = self._grants.load(self.name)
-        if grant.token is None:
-            return False
-        self.relogin(grant.token)
-        return True
+        return self.adopt_login() is not None
 
     async def wait_closed(self) -> None:
         """Return when the runtime was closed; raise if the server or the monitor died first.
