@@ -220,7 +220,7 @@ async def test_a_renewable_token_without_refresh_token_is_renewed_ahead_of_expir
     clock = VirtualClock()
     issued: list[Token] = []
 
-    async def ask_again(token: Token) -> Token:  # a client-credentials refresher
+    async def ask_again(token: Token, progress: object = None) -> Token:  # a client-credentials refresher
         fresh = Token(
             access_token=f"cc-{len(issued) + 2}",
             expires_at=clock.wall() + 3600,

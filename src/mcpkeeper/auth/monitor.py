@@ -824,15 +824,20 @@ class MonitoredTokenSource:
         if self._outage is not outage:
             return  # Race: an attempt, a relogin or a death replaced the outage meanwhile.
         now = self._clock.monotonic()
-        failure = outage.last_failure
-        before = (
-            outage.probe_seen if outage.probe_seen is not None else (failure.signature if failure else None)
-        )
+        previous = outage.probe_seen
         outage.probe_seen = seen
-        changed = seen != before and seen not in _SILENT
-        if changed:
-            # The endpoint answers differently: the cause may have cleared. Attempt now, and
-            # a Retry-After from the blocked state no longer holds.
+        failure = outage.last_failure
+        if seen in _SILENT:
+            outage.probe_streak += 1
+        elif previous is None and failure is not None and seen != failure.signature:
+            # The first look since the failure, and it differs from it: either the cause
+            # already cleared or the probe cannot see this fault (a WAF rule on POST alone).
+            # One attempt tells which; the server's Retry-After still holds.
+            outage.probe_edge = True
+            outage.probe_streak = 0
+        elif previous is not None and seen != previous:
+            # The endpoint answers differently than it did: the cause may have cleared.
+            # Attempt now; a Retry-After from the blocked state no longer holds.
             log.info("%s: token endpoint answers again (%s); attempting refresh", self._name, seen)
             outage.probe_edge = True
             outage.not_before = now

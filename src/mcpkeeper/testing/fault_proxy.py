@@ -209,7 +209,26 @@ class TokenFaultProxy:
         if scope["method"] == "POST" and scope["path"] == self.token_path:
             await self._token(scope, body, receive, send)
             return
+        if scope["path"] == self.token_path and await self._outage_answer(scope, receive, send):
+            return
         await self._forward(scope, body, send)
+
+    async def _outage_answer(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """A GET (a client's reachability probe) meets the outage too: a WAF, a dead backend, a
+        rate limiter and a hang answer every method alike. Verdict faults (``invalid_grant``)
+        concern a grant, which a GET does not carry: those pass through."""
+        mode = self._fault.mode
+        if mode is FaultMode.HANG:
+            await self._hold(receive)
+            if self._closing.is_set():
+                await PlainTextResponse("Service Unavailable", status_code=503)(scope, receive, send)
+            return True
+        if mode in (FaultMode.WAF_HTML_403, FaultMode.SERVER_ERROR_500, FaultMode.RATE_LIMITED_429):
+            canned = fault_response(self._fault, None)
+            assert canned is not None
+            await canned(scope, receive, send)
+            return True
+        return False
 
     async def _token(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
         form = parse_qs(body.decode("latin-1"), keep_blank_values=True)
