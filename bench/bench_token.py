@@ -3,11 +3,13 @@
     .venv/bin/python bench/bench_token.py [--outage-hours 1] [--skip-recovery]
 
 Recovery is measured twice. With the default timings in virtual time (the monitor's
-real code, a token endpoint that fails as a refused port or a WAF would, a client
-sending one request a second) an hour of outage runs in a second and the attempt counts
-and recovery delays are exact. Then once for real over loopback HTTP against the fixture
-server, for a refused outage and the default 2 s probe. Printed next to the reference
-design: a fixed 10-minute tick, recovery 0-600 s after restore, 6 requests an hour.
+real code, a token endpoint that fails as a refused port, a WAF, a 500, a 429 with
+Retry-After: 30 or a hang would, a probe that sees what a GET would, a client sending one
+request a second) the outages of issue 7 run in a moment and every figure is exact:
+15 s and 1 h tokens, a 60 s outage beginning when the refresh falls due, and a long one
+for the hourly request count. Then once for real over loopback HTTP against the fixture
+server, for a refused outage. The same scenarios with real processes, the real CLI and a
+certified third-party server: bench/bench_outage.py.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import logging
+import math
 import time
 
 import httpx
@@ -29,8 +33,9 @@ from mcpkeeper.auth import (
     Token,
     TokenEndpoint,
 )
-from mcpkeeper.auth.errors import TokenEndpointError
-from mcpkeeper.auth.probe import tcp_probe
+from mcpkeeper.auth.errors import TokenEndpointError, TokenUnavailableError
+from mcpkeeper.auth.probe import http_probe
+from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.state import WorkloadStatus
 from mcpkeeper.testing import FixtureAuthServer
 from mcpkeeper.testing.clock import VirtualClock
@@ -41,7 +46,7 @@ class _NullSink:
         pass
 
 
-async def _unused_refresher(token: Token) -> Token:
+async def _unused_refresher(token: Token, progress: object = None) -> Token:
     raise AssertionError("the hot path must not refresh")
 
 
@@ -127,15 +132,26 @@ async def bench_fail_fast() -> None:
                 samples.append(time.perf_counter() - t0)
             during = auth.counters.total - before
     print("fail fast: token() while auth_retrying without a valid token")
-    print(f"  p50 {_pct(samples, 0.5) * 1e6:6.1f} us   p99 {_pct(samples, 0.99) * 1e6:6.1f} us   "
-          f"max {max(samples) * 1e3:5.2f} ms   (target < 5 ms)   token requests meanwhile: {during}")
+    print(
+        f"  p50 {_pct(samples, 0.5) * 1e6:6.1f} us   p99 {_pct(samples, 0.99) * 1e6:6.1f} us   "
+        f"max {max(samples) * 1e3:5.2f} ms   (target < 5 ms)   token requests meanwhile: {during}"
+    )
+
+
+_PROBE_SEES = {
+    "refused": "unreachable",
+    "waf_html_403": "http 403 text/html",
+    "server_error_500": "http 500 text/plain",
+    "rate_limited_429": "http 429 text/plain",
+    "hang": "timeout",
+}
 
 
 class _OutageEndpoint:
-    """A token endpoint in virtual time: rotates tokens, fails while ``down``, counts attempts."""
+    """A token endpoint in virtual time: rotates tokens, fails while ``down`` as ``kind`` would."""
 
-    def __init__(self, clock: VirtualClock, kind: str, latency: float = 0.05) -> None:
-        self.clock, self.kind, self.latency = clock, kind, latency
+    def __init__(self, clock: VirtualClock, kind: str, lifetime: float, latency: float = 0.05) -> None:
+        self.clock, self.kind, self.lifetime, self.latency = clock, kind, lifetime, latency
         self.down = False
         self.attempts: list[float] = []
         self._n = 0
@@ -143,70 +159,107 @@ class _OutageEndpoint:
     def issue(self) -> Token:
         self._n += 1
         now = self.clock.wall()
-        return Token(f"at{self._n}", f"rt{self._n}", expires_at=now + 3600, issued_at=now)
+        return Token(f"at{self._n:08d}", f"rt{self._n:08d}", expires_at=now + self.lifetime, issued_at=now)
 
-    async def __call__(self, token: Token) -> Token:
+    async def __call__(self, token: Token, progress: RequestProgress | None = None) -> Token:
         self.attempts.append(self.clock.monotonic())
         await self.clock.sleep(self.latency)
         if self.down:
-            if self.kind == "refused":
-                raise httpx.ConnectError("[Errno 111] Connection refused")
-            raise TokenEndpointError(403, detail="with a non-OAuth body (text/html, 199 bytes)")
+            if self.kind == "hang":
+                if progress is not None:
+                    progress.sent = True
+                await self.clock.sleep(RetryConfig().request_timeout)
+                raise httpx.ReadTimeout("timed out")
+            raise _failure(self.kind)
         return self.issue()
 
 
-class _VirtualProbe:
-    def __init__(self, endpoint: _OutageEndpoint) -> None:
-        self.endpoint = endpoint
-
-    async def __call__(self) -> bool:
-        return not (self.endpoint.down and self.endpoint.kind == "refused")
-
-
-async def _virtual_outage(kind: str, demand: bool, hours: float) -> tuple[float, float]:
-    """Default timings, one outage of ``hours`` starting when the refresh falls due."""
-    clock = VirtualClock()
-    endpoint = _OutageEndpoint(clock, kind)
-    source = MonitoredTokenSource(
-        endpoint.issue(), endpoint, _NullSink(), clock=clock, probe=_VirtualProbe(endpoint), name="v"
+def _failure(kind: str) -> Exception:
+    if kind == "refused":
+        return httpx.ConnectError("[Errno 111] Connection refused")
+    status, ctype, retry_after = {
+        "waf_html_403": (403, "text/html", None),
+        "server_error_500": (500, "text/plain", None),
+        "rate_limited_429": (429, "text/plain", 30.0),
+    }[kind]
+    return TokenEndpointError(
+        status, detail="with a non-OAuth body", content_type=ctype, retry_after=retry_after
     )
+
+
+class _VirtualProbe:
+    """What a GET of the token endpoint shows (``blind``: a fault on POST alone, invisible)."""
+
+    def __init__(self, endpoint: _OutageEndpoint, *, blind: bool = False) -> None:
+        self.endpoint, self.blind = endpoint, blind
+
+    async def __call__(self) -> str:
+        if self.endpoint.down and not self.blind:
+            if self.endpoint.kind == "hang":
+                await self.endpoint.clock.sleep(2.0)
+            return _PROBE_SEES[self.endpoint.kind]
+        return "http 405 text/plain"
+
+
+@dataclasses.dataclass
+class _Outcome:
+    first_good: float  # s after the restore
+    refused_after_good: int
+    status_delay: float  # s from the first refused call to auth_retrying (negative: before)
+    requests_in_outage: int
+
+
+async def _virtual_outage(kind: str, lifetime: float, outage: float, *, blind: bool = False) -> _Outcome:
+    """Default timings; ``outage`` seconds starting when the refresh falls due; a client
+    calling once a second throughout."""
+    clock = VirtualClock()
+    endpoint = _OutageEndpoint(clock, kind, lifetime)
+    reported: list[float] = []
+
+    class _Sink:
+        def report(self, status: WorkloadStatus, reason: str) -> None:
+            if status is WorkloadStatus.AUTH_RETRYING and not reported:
+                reported.append(clock.monotonic())
+
+    source = MonitoredTokenSource(
+        endpoint.issue(), endpoint, _Sink(), clock=clock, probe=_VirtualProbe(endpoint, blind=blind), name="v"
+    )
+    outcomes: list[tuple[float, bool]] = []
+
+    async def one_call() -> None:
+        try:
+            await source.token()
+            outcomes.append((clock.monotonic(), True))
+        except TokenUnavailableError:
+            outcomes.append((clock.monotonic(), False))
+
+    calls: set[asyncio.Task[None]] = set()
+
+    async def client_for(seconds: float) -> None:
+        end = clock.monotonic() + seconds
+        while clock.monotonic() < end:
+            task = asyncio.ensure_future(one_call())  # never awaited inline: only we move time
+            calls.add(task)
+            task.add_done_callback(calls.discard)
+            await clock.advance(1.0)
+
     async with source:
-        await clock.advance(2700 - 1)  # refresh is due at 75 % of the hour
+        await clock.settle()
+        due = source._refresh_due(endpoint.issue()) - clock.wall()  # the due time of this lifetime
+        await client_for(max(0.0, due - 0.5))
         endpoint.down = True
         start = clock.monotonic()
-        served_at: list[float] = []
-
-        async def one_request() -> None:
-            try:
-                await source.token()
-                if not endpoint.down:
-                    served_at.append(clock.monotonic())
-            except AuthRetryingError:
-                pass
-
-        requests: set[asyncio.Task[None]] = set()
-
-        async def run_for(seconds: float) -> None:
-            end = clock.monotonic() + seconds
-            while clock.monotonic() < end and not served_at:
-                if demand:  # a client sending one request a second; never awaited inline, since
-                    # only this driver moves virtual time forward
-                    task = asyncio.ensure_future(one_request())
-                    requests.add(task)
-                    task.add_done_callback(requests.discard)
-                step = min(1.0, end - clock.monotonic())
-                await clock.advance(step)
-                if not demand and not endpoint.down and source.state is AuthState.FRESH:
-                    served_at.append(clock.monotonic())
-
-        await run_for(hours * 3600)
-        assert source.state is AuthState.RETRYING, source.snapshot()
+        await client_for(outage)
         during = sum(1 for t in endpoint.attempts if t >= start)
         endpoint.down = False
         restored = clock.monotonic()
-        await run_for(3600)
-        recovery = served_at[0] - restored if served_at else float("inf")
-    return recovery, during / hours
+        await client_for(120.0)
+        good = [t for t, ok in outcomes if ok and t >= restored]
+        first_good = good[0] - restored if good else float("inf")
+        refused_after = sum(1 for t, ok in outcomes if not ok and good and t >= good[0])
+        refused = [t for t, ok in outcomes if not ok]
+        delay = (reported[0] - refused[0]) if refused and reported else float("nan")
+    return _Outcome(first_good, refused_after, delay, during)
 
 
 async def _real_refused_recovery() -> tuple[float, int]:
@@ -215,7 +268,7 @@ async def _real_refused_recovery() -> tuple[float, int]:
     async with FixtureAuthServer(access_token_lifetime=3600) as auth:
         token, endpoint = await _minted(auth, cfg.request_timeout)
         expired = dataclasses.replace(token, expires_at=time.time() - 1)
-        probe = tcp_probe(auth.token_endpoint)
+        probe = http_probe(auth.token_endpoint)
         await auth.set_fault("refused")
         source = MonitoredTokenSource(
             expired, endpoint.refresh, _NullSink(), config=cfg, probe=probe, name="real"
@@ -233,17 +286,37 @@ async def _real_refused_recovery() -> tuple[float, int]:
             return took, auth.counters.total - before
 
 
+_TARGET = {
+    "refused": 5.0,
+    "waf_html_403": 10.0,
+    "server_error_500": 10.0,
+    "rate_limited_429": 10.0,
+    "hang": 15.0,
+}
+
+
 async def bench_recovery(hours: float) -> None:
-    print(f"recovery: default timings, {hours:g} h outage beginning when the refresh falls due")
-    print("  (virtual time, exact; a client at one request/s for 'demand')")
-    print(f"  {'outage':<14}{'load':<9}{'restore->served':>17}{'attempts/h':>12}   reference: 10 min tick")
-    for kind in ("refused", "waf_html_403"):
-        for demand in (False, True):
-            recovery, per_hour = await _virtual_outage(kind, demand, hours)
-            target = "<= 5 s" if kind == "refused" else "<= 60 s" if demand else "next tick (idle)"
+    print("recovery: default timings, a client calling once a second (virtual time, exact)")
+    print("  first good = first served call after the restore; status = first refused call -> auth_retrying")
+    header = (
+        f"  {'token':<6}{'outage':<22}{'first good':>11}{'refused after':>15}{'status':>9}"
+        f"{'req in 60s':>11}{f'req/h ({hours:g} h)':>14}   target"
+    )
+    for lifetime, label in ((15.0, "15 s"), (3600.0, "1 h")):
+        print(header if lifetime == 15.0 else "")
+        for kind, blind in [(k, False) for k in _TARGET] + [("waf_html_403", True)]:
+            short = await _virtual_outage(kind, lifetime, 60.0, blind=blind)
+            long = await _virtual_outage(kind, lifetime, hours * 3600.0, blind=blind)
+            name = kind + (" (POST only)" if blind else "")
+            status = "-" if math.isnan(short.status_delay) else f"{short.status_delay:+.1f}s"
+            target = (
+                f"<= {_TARGET[kind]:g} s, 0 after, <= +1 s, <= 60/h"
+                if lifetime == 15.0
+                else "no refused call (outage < token life)"
+            )
             print(
-                f"  {kind:<14}{'demand' if demand else 'idle':<9}{recovery:>15.1f} s{per_hour:>12.1f}"
-                f"   0-600 s, 6/h   (target {target}; <= 60/h under demand)"
+                f"  {label:<6}{name:<22}{short.first_good:>10.1f}s{short.refused_after_good:>15}{status:>9}"
+                f"{short.requests_in_outage:>11}{long.requests_in_outage / hours:>14.1f}   {target}"
             )
     took, requests = await _real_refused_recovery()
     print(
@@ -253,6 +326,7 @@ async def bench_recovery(hours: float) -> None:
 
 
 async def main() -> None:
+    logging.disable(logging.WARNING)  # the monitor's own warnings would drown the tables
     parser = argparse.ArgumentParser()
     parser.add_argument("--outage-hours", type=float, default=1.0)
     parser.add_argument("--skip-recovery", action="store_true")

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,9 +121,7 @@ class _Demo:
                 return dict(row)
         raise DemoError(f"workload {NAME!r} is not listed")
 
-    def wait_status(
-        self, wanted: str, *, timeout: float, while_waiting: Callable[[], None] | None = None
-    ) -> float:
+    def wait_status(self, wanted: str, *, timeout: float) -> float:
         start = time.monotonic()
         while True:
             row = self.status()
@@ -132,8 +129,6 @@ class _Demo:
                 return time.monotonic() - start
             if time.monotonic() - start > timeout:
                 raise DemoError(f"{NAME} did not become {wanted} within {timeout:.0f}s (is {row['status']})")
-            if while_waiting is not None:
-                while_waiting()
             time.sleep(0.25)
 
     def control(self, path: str, body: dict[str, Any]) -> None:
@@ -188,7 +183,7 @@ class _Demo:
         self.say(f"{info.url} lists: {', '.join(names)}")
         self.say(f"{NAME}__echo → {echoed!r}  (routed to the workload's proxy; the vMCP holds no token)")
 
-    def outage(self, fault: str, title: str, *, demand: bool) -> None:
+    def outage(self, fault: str, title: str, *, how: str) -> None:
         self.step(title)
         self.control("/fault", {"mode": fault})
         self.say(f"token endpoint now answers: [yellow]{fault}[/]")
@@ -197,21 +192,10 @@ class _Demo:
         self.show_503()
         self.control("/fault", {"mode": "ok"})
         self.say("[green]the cause clears[/] (token endpoint healthy again)")
-        if demand:
-            took = self.wait_status("running", timeout=60, while_waiting=self.client_retry)
-            how = "a client's retry triggered an attempt (no 10-minute tick, no login)"
-        else:
-            took = self.wait_status("running", timeout=60)
-            how = "the TCP probe saw the port come back (no request needed, no login)"
+        took = self.wait_status("running", timeout=60)
         self.say(f"back to [green]running[/] {took:.1f}s after the restore: {how}")
         self.cli("list")
         self.call_tools("(same session config, no restart)")
-
-    def client_retry(self) -> None:
-        try:
-            asyncio.run(_call_tools(self.local_url))
-        except Exception:  # the 503 while retrying is the expected answer here
-            return
 
     def show_503(self) -> None:
         response = httpx.post(
@@ -299,12 +283,13 @@ def main() -> int:
         demo.outage(
             "waf_html_403",
             "3. Outage: a WAF answers the token endpoint with an HTML 403 page",
-            demand=True,
+            how="the probe (a GET of the token endpoint, spending nothing) saw the WAF page give way "
+            "(no 10-minute tick, no login)",
         )
         demo.outage(
             "refused",
             "4. Outage: the network drops (connection refused), then comes back",
-            demand=False,
+            how="the probe saw the endpoint answer again (no request spent, no login)",
         )
         demo.permanent_failure()
     except DemoError as exc:

@@ -53,8 +53,8 @@ the outage. It schedules the next attempt as the earliest of:
     a refused connection to any answer), attempt at once. The probe is *informative* when
     its signature while blocked matches the failure's (a WAF blocking GET as well as POST);
   - **demand**: a call arriving while blocked asks for an attempt, at most one per
-    ``demand`` interval (5 s doubling to 60 s, so ≤ 60 requests an hour at constant
-    load), and waits up to ``caller_wait`` (2 s) for it, so the first call after the
+    ``demand`` interval (5 s growing 1.5× per failure to 60 s; the hourly budget keeps it
+    ≤ 60 requests an hour at constant load), and waits up to ``caller_wait`` (2 s) for it, so the first call after the
     cause clears is *served*. Demand is suppressed while the probe is informative and
     still sees the failure (the probe will see the change first, for free);
   - **wake-up**: a jump of the wall clock against the monotonic clock (suspend/resume).
@@ -156,6 +156,11 @@ _STALE_REGISTRATION_ERRORS = frozenset({"invalid_client", "unauthorized_client"}
 _IDLE_FOREVER = 86400.0
 # Probe answers that say nothing reached the server (the probe cannot have seen a "change").
 _SILENT = frozenset({UNREACHABLE, TIMEOUT})
+# Demand-triggered attempts (and probe-triggered ones after a false alarm) space out by this
+# factor per failure, 5 s to 60 s by default: gentler than doubling, so an outage the probe
+# cannot see (a WAF rule on POST alone) is still left within seconds of the restore, while
+# the hourly budget caps the total.
+_GROWTH = 1.5
 # A save that failed is retried from 1 s, doubling to a minute.
 _SAVE_RETRY_INITIAL = 1.0
 _SAVE_RETRY_MAX = 60.0
@@ -564,10 +569,10 @@ class MonitoredTokenSource:
         outage = self._outage
         assert outage is not None
         if cause_demand:
-            outage.demand_interval = min(outage.demand_interval * 2, self._cfg.demand_max_interval)
+            outage.demand_interval = min(outage.demand_interval * _GROWTH, self._cfg.demand_max_interval)
         if cause_probe:
             outage.probe_spacing = min(
-                max(self._cfg.probe_interval, outage.probe_spacing * 2), self._cfg.demand_max_interval
+                max(self._cfg.probe_interval, outage.probe_spacing * _GROWTH), self._cfg.demand_max_interval
             )
 
     async def _attempt(self) -> Failure | None:
