@@ -44,23 +44,26 @@ the outage. It schedules the next attempt as the earliest of:
 * the back-off: exponential from ``initial_retry_interval`` to ``max_retry_interval``
   (``max_tries`` tries within ``max_elapsed``), then the ``retrying_tick`` (10 min); while
   a usable token remains, never later than the moment it runs out;
-* the recovery triggers, which apply whenever callers are blocked (``retrying``):
+* the recovery triggers, which apply whenever callers are blocked (``retrying``), and
+  the probe also when the token will run out before the next scheduled attempt:
 
   - the **probe** (:mod:`mcpkeeper.auth.probe`): a GET of the token endpoint through the
     same client, spending nothing, every ``probe_interval`` (network-level failures) or
-    ``probe_interval`` growing to ``probe_max_interval`` (HTTP-level ones). When what the
-    endpoint answers *changes* to an answer (the WAF page gives way to the server's 405,
-    a refused connection to any answer), attempt at once. The probe is *informative* when
-    its signature while blocked matches the failure's (a WAF blocking GET as well as POST);
+    ``probe_interval`` growing to ``probe_max_interval`` (HTTP-level ones). When its
+    answer *changes* to an answer (the WAF page gives way to the server's 405, a refused
+    connection to any answer), attempt at once and drop a ``Retry-After`` barrier. Its
+    first look after a failure that differs from the failure (the cause already cleared,
+    or a fault on POST alone that a GET cannot see) is worth one attempt, barrier kept.
+    The probe *watches* the outage when it answers like the failed attempt did;
   - **demand**: a call arriving while blocked asks for an attempt, at most one per
-    ``demand`` interval (5 s growing 1.5× per failure to 60 s; the hourly budget keeps it
-    ≤ 60 requests an hour at constant load), and waits up to ``caller_wait`` (2 s) for it, so the first call after the
-    cause clears is *served*. Demand is suppressed while the probe is informative and
-    still sees the failure (the probe will see the change first, for free);
+    ``demand`` interval (5 s growing 1.5x per failure to 60 s), and waits up to
+    ``caller_wait`` (2 s) for it, so the first call after the cause clears is *served*.
+    Demand rests while the probe watches (it will see the change first, for free);
   - **wake-up**: a jump of the wall clock against the monotonic clock (suspend/resume).
 
-* ``Retry-After`` from the token endpoint is a barrier for all of them — until the probe
-  sees the endpoint answer differently, which is the server saying the limit has lifted.
+* ``Retry-After`` from the token endpoint is a barrier for all of them (see the probe).
+* The hourly budget: attempts triggered by demand or the probe stop while the last hour
+  holds ``max_attempts_per_hour`` (60) less the ticks' share; the scheduled ones go on.
 
 At the ceiling (``retrying_ceiling`` after callers were first blocked) one last attempt
 decides, so a laptop that slept past it is not killed without a try.
