@@ -159,6 +159,7 @@ OPENAPI: dict[str, Any] = {
                                     "retrying_since": _OPT_TIME,
                                     "consecutive_failures": {"type": "integer"},
                                     "last_failure": {"type": ["string", "null"]},
+                                    "unsaved": {"type": ["string", "null"]},
                                 },
                             },
                             "history": {

@@ -39,6 +39,7 @@ _AUTH_FIELDS = (
     ("retrying_since", "retrying since"),
     ("consecutive_failures", "consecutive failures"),
     ("last_failure", "last failure"),
+    ("unsaved", "storage"),
 )
 
 
