@@ -1,4 +1,4 @@
-"""DESIGN §3's error table, row by row, from real failures.
+"""The error table of architecture.md §3.5, row by row, from real failures.
 
 Every row is produced by the real token client talking HTTP over loopback to a real
 server (or to a closed port, a hanging socket, an untrusted TLS certificate, a name that

@@ -1,4 +1,4 @@
-"""Configuration from the environment (DESIGN §5) and Go-style durations."""
+"""Configuration from the environment (architecture.md §5) and Go-style durations."""
 
 from __future__ import annotations
 

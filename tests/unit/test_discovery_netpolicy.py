@@ -1,4 +1,4 @@
-"""The pure rules of DESIGN §7 that discovery applies: address classes, HTTPS, the private-target policy."""
+"""The pure rules of architecture.md §7 that discovery applies: address classes, HTTPS, private targets."""
 
 from __future__ import annotations
 

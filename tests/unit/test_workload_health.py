@@ -1,4 +1,4 @@
-"""DESIGN §4: the aggregator health of every status."""
+"""architecture.md §4: the aggregator health of every status."""
 
 from __future__ import annotations
 

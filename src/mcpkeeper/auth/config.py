@@ -1,4 +1,4 @@
-"""Timing of refresh, retry and give-up, from the environment (DESIGN §5).
+"""Timing of refresh, retry and give-up, from the environment (architecture.md §5).
 
 Every knob has a ``MCPKEEPER_`` name and, as a fallback, the ``TOOLHIVE_`` name a user
 migrating from ToolHive already has set. A value that does not parse, or is not

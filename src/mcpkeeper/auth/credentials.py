@@ -5,7 +5,7 @@ client registration, the endpoints, the resource and scopes. :class:`CredentialS
 keeps one per workload in the :class:`~mcpkeeper.state.secrets.SecretStore`.
 
 :class:`PersistingRefresher` is the monitor's :class:`~mcpkeeper.auth.protocols.Refresher`
-for one workload and carries the rotation-safety rules of DESIGN §3 "Persistence":
+for one workload and carries the rotation-safety rules of architecture.md §3.6:
 
 1. take the workload's cross-process lock (polling, so the event loop never blocks);
 2. re-read the store: when another process (the daemon, a foreground ``proxy``) already

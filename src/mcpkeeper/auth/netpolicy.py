@@ -1,4 +1,4 @@
-"""Which URLs discovery may use (DESIGN §7).
+"""Which URLs discovery may use (architecture.md §7).
 
 Metadata documents are written by the server we are asked to log in to, so every URL in
 them is untrusted input. Two rules keep a hostile or compromised server from turning

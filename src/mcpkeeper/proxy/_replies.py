@@ -2,7 +2,7 @@
 
 An auth-side failure is always ``503 Service Unavailable`` with ``Retry-After`` (seconds
 until the monitor's next attempt), never ``401``: a 401 makes an MCP client start its own
-OAuth flow against the proxy, which cannot succeed and hides the real state (DESIGN §3).
+OAuth flow against the proxy, which cannot succeed and hides the real state (architecture.md §3).
 
 For a JSON-RPC POST the body is a JSON-RPC error carrying the request's id, so an MCP
 client resolves the pending call with a readable error (the MCP SDK surfaces a JSON-RPC

@@ -4,7 +4,7 @@ Two places carry such URLs: a redirect's ``Location`` and the ``endpoint`` event
 older HTTP+SSE transport (the GET stream's first event names the URL to POST messages
 to). A client that followed the upstream's absolute URL would talk to the remote directly,
 without our token, get a 401 and start an OAuth flow of its own; rewritten, it stays on
-the proxy. URLs on any *other* origin are left alone (and get no token, DESIGN §7), and so
+the proxy. URLs on any *other* origin are left alone (and get no token, architecture.md §7), and so
 are relative ones, which already resolve against the local URL.
 
 The SSE rewriter looks only at the head of the stream, up to the first event that carries

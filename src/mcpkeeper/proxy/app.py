@@ -14,7 +14,7 @@ Per request (the hot path, so plain ASGI and no framework):
    ``Retry-After`` (:mod:`._replies`), never ``401``;
 3. forward with the client's end-to-end headers, the client's ``Authorization`` replaced by
    ours (:mod:`._headers`), redirects *not* followed, so the token never leaves the
-   upstream origin (DESIGN §7);
+   upstream origin (architecture.md §7);
 4. on ``401``: ``force_refresh(the token we sent)`` once and replay once if the body is
    replayable; a 401 to the replay goes back to the monitor, which ends the grant when a
    token from a forced refresh is refused again (``unauthenticated``, 503 with the login

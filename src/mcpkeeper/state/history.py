@@ -11,7 +11,7 @@ Why a separate ``<name>.history.jsonl`` rather than a list inside the status fil
 The file is bounded: once it holds more than twice ``max_entries`` lines it is compacted
 (the newest ``max_entries`` valid lines, written atomically). The slack makes compaction
 rare (amortised O(1) per append); readers only ever return the newest ``max_entries``.
-Each workload has a single writer (DESIGN §3), so an append racing a compaction in
+Each workload has a single writer (architecture.md §3), so an append racing a compaction in
 another process, which could drop that one line, does not arise in practice.
 """
 

@@ -1,7 +1,7 @@
 """Cross-process named locks under ``<root>/locks/<name>.lock``.
 
 The daemon and a foreground ``mcpkeeper proxy`` may hold the same refresh token; each
-takes the workload's lock around a refresh (DESIGN §3 "Persistence") so the token is
+takes the workload's lock around a refresh (architecture.md §3.6) so the token is
 spent once. The OS lock (``flock`` through :mod:`filelock`) is released by the kernel
 when its holder dies, so a crashed process never leaves a stale lock behind.
 

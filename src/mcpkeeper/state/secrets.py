@@ -7,7 +7,7 @@ Two backends:
 
 * :class:`FileSecretBackend` — ``<root>/secrets/<name>.json``, 0600 in a 0700 directory,
   replaced atomically and fsync'd (a refresh token must survive a crash the moment it
-  is saved, DESIGN §3 "Persistence");
+  is saved, architecture.md §3.6);
 * :class:`KeyringSecretBackend` — the OS keyring (macOS Keychain, Secret Service,
   Windows Credential Locker) through :mod:`keyring`, when one is really available.
 

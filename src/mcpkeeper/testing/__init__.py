@@ -1,4 +1,4 @@
-"""Real fixture servers for tests, benchmarks and ``make demo`` (DESIGN §6).
+"""Real fixture servers for tests, benchmarks and ``make demo`` (architecture.md §6).
 
 Everything binds 127.0.0.1 only. ``mcpkeeper.testing.clock`` (the virtual clock) lives
 next to these but is not imported here, so importing the servers stays cheap.

@@ -1,4 +1,4 @@
-"""Workload health -> what the aggregated endpoint does with its tools (DESIGN §4).
+"""Workload health -> what the aggregated endpoint does with its tools (architecture.md §4).
 
 ==================  ========  ===========================================  =========
 health              listed    tools/call                                   fetched
@@ -19,7 +19,7 @@ to come back instead of the tool silently vanishing.
 
 Why a degraded workload's calls still go to its proxy rather than being refused here:
 the proxy's answer costs no upstream request (the monitor fails fast while retrying),
-and the request is what the monitor counts as *demand* (DESIGN §3): it makes the next
+and the request is what the monitor counts as *demand* (architecture.md §3): it makes the next
 refresh attempt come sooner, and the ``Retry-After`` it answers says when. Refusing in
 the vMCP would leave a workload that only vMCP clients use waiting for the slow
 background tick.

@@ -1,7 +1,7 @@
 """The last tool list of each workload, kept on disk: ``<home>/run/vmcp-tools/<name>.json``.
 
 So that a daemon restarted during an auth outage still advertises the tools of a
-workload it cannot reach yet (degraded backends keep their tools, DESIGN §4), instead of
+workload it cannot reach yet (degraded backends keep their tools, architecture.md §4), instead of
 advertising fewer tools until the outage ends. Tool definitions are not secrets; the
 files are 0600 in a 0700 directory anyway, written atomically, and one that cannot be
 read is ignored (the next successful fetch replaces it).

@@ -1,4 +1,4 @@
-"""Aggregator health of a workload, derived from its status (DESIGN §4).
+"""Aggregator health of a workload, derived from its status (architecture.md §4).
 
 A separate, pure mapping so that the control API, ``list`` and the aggregated endpoint
 all agree on one table, and so the table is tested on its own.
