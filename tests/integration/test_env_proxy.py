@@ -5,11 +5,13 @@ outgoing through it: the background refreshes (the shared client once dropped th
 environment's proxies), the reachability probe, and the proxied MCP calls. tinyproxy's
 own log is the witness. With the forward proxy down, refreshes fail and, once the token
 runs out, the status says auth_retrying; when it comes back on the same port, the probe
-(which checks the path through the proxy) brings the workload back within seconds.
+(which checks the path through the proxy) brings the workload back within seconds. A
+login (discovery, registration, the code exchange) goes through it too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import signal
@@ -23,6 +25,7 @@ import pytest
 
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
 
+from .cli_support import cli_env, run_cli, write_browser
 from .daemon_support import FAST_TIMINGS, DaemonProcess, call_echo, store_login, wait_for
 
 pytestmark = pytest.mark.integration
@@ -133,3 +136,24 @@ async def test_refreshes_probes_and_calls_go_through_the_environment_proxy(
             assert time.monotonic() - started <= 5.0
             assert await call_echo(url, "again") == "again"
         assert auth.counters.spent_token_reuse == 0
+
+
+async def test_a_login_discovers_registers_and_exchanges_through_the_environment_proxy(
+    tmp_path: Path, tinyproxy: Tinyproxy
+) -> None:
+    home = tmp_path / "home"
+    proxy_url = f"http://127.0.0.1:{tinyproxy.port}"
+    browser = write_browser(tmp_path)
+    env = cli_env(
+        home, {"HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url, "NO_PROXY": "", "BROWSER": str(browser)}
+    )
+    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
+        done = await asyncio.to_thread(run_cli, home, "login", mcp.url, "--name", "w", env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert auth.counters.by_grant["authorization_code"] == 1
+    # Discovery (the MCP server, its metadata, the AS metadata), registration and the code
+    # exchange all went through the forward proxy.
+    assert tinyproxy.requests_to(mcp.url) >= 1
+    assert tinyproxy.requests_to("/.well-known/") >= 1
+    assert tinyproxy.requests_to(f"{auth.url}/register") == 1
+    assert tinyproxy.requests_to(f"{auth.url}/token") == 1
