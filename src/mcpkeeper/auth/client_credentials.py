@@ -22,9 +22,9 @@ import httpx
 
 from mcpkeeper.auth.client_assertion import read_private_key
 from mcpkeeper.auth.credentials import CredentialStore
-from mcpkeeper.auth.discovery import AuthServerMetadata, NoAuthRequired, discover
+from mcpkeeper.auth.discovery import AuthServerMetadata
 from mcpkeeper.auth.errors import TokenEndpointError
-from mcpkeeper.auth.login import LoginResult, login_result, previous_login
+from mcpkeeper.auth.login import LoginResult, ignore_progress, login_result, start_login
 from mcpkeeper.auth.login_errors import LoginError
 from mcpkeeper.auth.registration import ClientRegistration, static_client
 from mcpkeeper.auth.token_client import TokenEndpoint
@@ -34,9 +34,6 @@ __all__ = ["perform_client_credentials_login", "service_client"]
 _TIMEOUT = 30.0
 _GRANT = "client_credentials"
 
-
-def _ignore(_: str) -> None:
-    return None
 
 
 def service_client(
@@ -71,20 +68,16 @@ async def perform_client_credentials_login(
     private_key: Path | None = None,
     scopes: Sequence[str] | None = None,
     issuer: str | None = None,
-    progress: Callable[[str], None] = _ignore,
+    progress: Callable[[str], None] = ignore_progress,
     http: httpx.AsyncClient | None = None,
 ) -> LoginResult:
     """Get a token for the client itself and store it as workload ``name`` (nothing stored on failure)."""
-    previous, warnings = previous_login(store, name, remote_url)
-    progress(f"Discovering how {remote_url} authenticates…")
-    found = await discover(
-        remote_url,
-        issuer=issuer,
-        scopes=scopes or (previous.scopes if previous is not None else None),
-        http=http,
+    start = await start_login(
+        remote_url, name, store=store, scopes=scopes, issuer=issuer, http=http, progress=progress
     )
-    if isinstance(found, NoAuthRequired):
-        return LoginResult(name=name, remote_url=found.server_url, auth_required=False)
+    if isinstance(start, LoginResult):
+        return start
+    found, warnings = start.found, start.warnings
     grants = found.metadata.grant_types_supported
     if grants is not None and _GRANT not in grants:
         raise LoginError(

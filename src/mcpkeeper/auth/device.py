@@ -22,10 +22,16 @@ from dataclasses import dataclass
 import httpx
 
 from mcpkeeper.auth.credentials import CredentialStore, StoredLogin
-from mcpkeeper.auth.discovery import AuthDiscovery, NoAuthRequired, discover
+from mcpkeeper.auth.discovery import AuthDiscovery
 from mcpkeeper.auth.errors import TokenEndpointError
 from mcpkeeper.auth.http_fetch import HttpAnswer, json_object
-from mcpkeeper.auth.login import DEFAULT_LOGIN_TIMEOUT, LoginResult, login_result, previous_login
+from mcpkeeper.auth.login import (
+    DEFAULT_LOGIN_TIMEOUT,
+    LoginResult,
+    ignore_progress,
+    login_result,
+    start_login,
+)
 from mcpkeeper.auth.login_errors import AuthorizationDeniedError, LoginError, LoginTimeoutError
 from mcpkeeper.auth.netpolicy import require_secure_endpoint
 from mcpkeeper.auth.registration import ClientRegistration, register_client, static_client
@@ -58,9 +64,6 @@ class DeviceCode:
         return f"DeviceCode(user_code={self.user_code!r}, verification_uri={self.verification_uri!r})"
 
 
-def _ignore(_: str) -> None:
-    return None
-
 
 def _show_nothing(_: DeviceCode) -> None:
     return None
@@ -77,20 +80,16 @@ async def perform_device_login(
     issuer: str | None = None,
     timeout: float = DEFAULT_LOGIN_TIMEOUT,
     show_code: Callable[[DeviceCode], None] = _show_nothing,
-    progress: Callable[[str], None] = _ignore,
+    progress: Callable[[str], None] = ignore_progress,
     http: httpx.AsyncClient | None = None,
 ) -> LoginResult:
     """Log in with a user code entered elsewhere; store the result as workload ``name``."""
-    previous, warnings = previous_login(store, name, remote_url)
-    progress(f"Discovering how {remote_url} authenticates…")
-    found = await discover(
-        remote_url,
-        issuer=issuer,
-        scopes=scopes or (previous.scopes if previous is not None else None),
-        http=http,
+    start = await start_login(
+        remote_url, name, store=store, scopes=scopes, issuer=issuer, http=http, progress=progress
     )
-    if isinstance(found, NoAuthRequired):
-        return LoginResult(name=name, remote_url=found.server_url, auth_required=False)
+    if isinstance(start, LoginResult):
+        return start
+    found, previous, warnings = start.found, start.previous, start.warnings
     endpoint = found.metadata.device_authorization_endpoint
     if endpoint is None:
         raise LoginError(

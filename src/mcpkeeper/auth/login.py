@@ -80,8 +80,45 @@ def open_in_browser(url: str) -> None:
     threading.Thread(target=webbrowser.open, args=(url,), name="open-browser", daemon=True).start()
 
 
-def _ignore(_: str) -> None:
+def ignore_progress(_: str) -> None:
+    """The default ``progress`` of every login: say nothing."""
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginStart:
+    """What every kind of login begins with: the login stored under the name, and discovery."""
+
+    found: AuthDiscovery
+    previous: StoredLogin | None
+    warnings: list[str]
+
+
+async def start_login(
+    remote_url: str,
+    name: str,
+    *,
+    store: CredentialStore,
+    scopes: Sequence[str] | None,
+    issuer: str | None,
+    http: httpx.AsyncClient | None,
+    progress: Callable[[str], None],
+    challenge: BearerChallenge | None = None,
+) -> LoginStart | LoginResult:
+    """The stored login (its scopes are the default) and discovery; a :class:`LoginResult`
+    already when the remote needs no authentication. Raises :class:`LoginError`."""
+    previous, warnings = previous_login(store, name, remote_url)
+    progress(f"Discovering how {remote_url} authenticates…")
+    found = await discover(
+        remote_url,
+        issuer=issuer,
+        scopes=scopes or (previous.scopes if previous is not None else None),
+        http=http,
+        challenge=challenge,
+    )
+    if isinstance(found, NoAuthRequired):
+        return LoginResult(name=name, remote_url=found.server_url, auth_required=False)
+    return LoginStart(found, previous, warnings)
 
 
 async def perform_login(
@@ -95,8 +132,8 @@ async def perform_login(
     scopes: Sequence[str] | None = None,
     issuer: str | None = None,
     timeout: float = DEFAULT_LOGIN_TIMEOUT,
-    show_url: Callable[[str], None] = _ignore,
-    progress: Callable[[str], None] = _ignore,
+    show_url: Callable[[str], None] = ignore_progress,
+    progress: Callable[[str], None] = ignore_progress,
     open_browser: Callable[[str], None] | None = open_in_browser,
     http: httpx.AsyncClient | None = None,
     client_metadata_url: str | None = None,
@@ -114,17 +151,19 @@ async def perform_login(
     """
     if client_metadata_url is not None:
         check_client_metadata_url(client_metadata_url)
-    previous, warnings = previous_login(store, name, remote_url)
-    progress(f"Discovering how {remote_url} authenticates…")
-    found = await discover(
+    start = await start_login(
         remote_url,
+        name,
+        store=store,
+        scopes=scopes,
         issuer=issuer,
-        scopes=scopes or (previous.scopes if previous is not None else None),
         http=http,
+        progress=progress,
         challenge=challenge,
     )
-    if isinstance(found, NoAuthRequired):
-        return LoginResult(name=name, remote_url=found.server_url, auth_required=False)
+    if isinstance(start, LoginResult):
+        return start
+    found, previous, warnings = start.found, start.previous, start.warnings
     require_s256(found.metadata)
     document = _metadata_document(found, client_id, client_metadata_url)
     reusable = _reusable_client(previous, found, client_id, client_secret, document)
