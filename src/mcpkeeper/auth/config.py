@@ -8,7 +8,7 @@ must not take a workload down.
 
 from __future__ import annotations
 
-import logging
+import functools
 import math
 import os
 from collections.abc import Mapping
@@ -16,10 +16,9 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from mcpkeeper.durations import positive_duration
+from mcpkeeper.envsettings import read_setting
 
 __all__ = ["RetryConfig"]
-
-log = logging.getLogger(__name__)
 
 # field name -> (environment suffix, kind)
 _ENV: dict[str, tuple[str, str]] = {
@@ -102,23 +101,13 @@ class RetryConfig:
             if spec is None:
                 continue
             suffix, kind = spec
-            for prefix in _PREFIXES:
-                raw = env.get(prefix + suffix)
-                if raw is None or not raw.strip():
-                    continue
-                parsed = _parse(raw, kind)
-                if parsed is None:
-                    log.warning(
-                        "ignoring %s%s=%r: not a valid positive %s; using the default %s",
-                        prefix,
-                        suffix,
-                        raw,
-                        kind,
-                        getattr(defaults, f.name),
-                    )
-                else:
-                    values[f.name] = parsed
-                break
+            values[f.name] = read_setting(
+                env,
+                [prefix + suffix for prefix in _PREFIXES],
+                functools.partial(_parse, kind=kind),
+                getattr(defaults, f.name),
+                what=f"a valid positive {kind}",
+            )
         return cls(**values)
 
     def with_overrides(self, **changes: Any) -> RetryConfig:

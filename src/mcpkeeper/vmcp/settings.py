@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mcpkeeper.durations import positive_duration
+from mcpkeeper.envsettings import read_setting
 
 __all__ = ["PORT_ENV", "VMCPSettings"]
 
@@ -74,11 +75,4 @@ def _port(raw: str) -> tuple[bool, int | None]:
 
 
 def _duration(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key, "")
-    if not raw.strip():
-        return default
-    value = positive_duration(raw)
-    if value is None:
-        log.warning("ignoring %s=%r: not a positive duration such as 30s or 5m; using %gs", key, raw, default)
-        return default
-    return value
+    return read_setting(env, [key], positive_duration, default, what="a positive duration such as 30s or 5m")
