@@ -192,6 +192,7 @@ async def fill_disk_at_next_refresh(
     await asyncio.sleep(max(2 * period, 8.0))
     await watch_recovery(spec, observed)
     observed.notes["status_after_space_returned"] = read_status(workload.home)
+    observed.end_at = now()  # mcpkeeper is stopped next: the calls after this are not its answers
     observed.notes["stored_refresh_token_accepted"] = await _stored_token_accepted(workload)
 
 

@@ -61,6 +61,8 @@ class Call:
 @dataclass
 class Observed:
     calls: list[Call] = field(default_factory=list)
+    #: When the scenario stopped mcpkeeper on purpose (calls from then on are not judged).
+    end_at: float | None = None
     #: (time, status, reason) at each change seen by the 0.1 s sampler.
     statuses: list[tuple[float, str, str]] = field(default_factory=list)
     samples: int = 0
@@ -95,7 +97,8 @@ def read_status(home: Path) -> tuple[str, str] | None:
 def summarise(observed: Observed) -> dict[str, Any]:
     """The figures issue 7 sets targets for, from the observations (times in seconds)."""
     t0 = observed.fault_on
-    calls = observed.calls
+    end = observed.end_at
+    calls = [c for c in observed.calls if end is None or c.start < end]
     failed = [c for c in calls if not c.ok]
     out: dict[str, Any] = {
         "calls": len(calls),
