@@ -8,6 +8,7 @@ tested.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -26,18 +27,18 @@ from starlette.responses import JSONResponse, Response
 from mcpkeeper.auth.credentials import StoredLogin
 from mcpkeeper.auth.registration import ClientRegistration
 from mcpkeeper.auth.token import Token
-from mcpkeeper.net import free_port
+from mcpkeeper.net import DEFAULT_LIMITS, InLoopServer, bind_loopback, free_port
 from mcpkeeper.state.redis_store import RedisStore
 from mcpkeeper.state.sealing import KeyRing, new_key
 from mcpkeeper.state.workload_store import WorkloadConfig
 from mcpkeeper.testing import FixtureAuthServer
-from mcpkeeper.testing._serve import ServedApp
 from tests.integration.daemon_support import daemon_env, wait_for
 
 API_KEY = "test-caller-key-0123456789abcdef"
 CALLER = "alice"
 
 _REDIS_START = 10.0
+_MANY = dataclasses.replace(DEFAULT_LIMITS, max_connections=2048)
 
 
 def redis_binary() -> str:
@@ -108,7 +109,8 @@ class Upstream:
         self.auth = auth
         self.requests = 0
         self.refused = 0
-        self._served = ServedApp(self._app, lifespan="off")
+        self._server: InLoopServer | None = None
+        self._port = 0
 
     async def _app(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
@@ -124,14 +126,19 @@ class Upstream:
 
     @property
     def url(self) -> str:
-        return f"{self._served.url}/mcp"
+        return f"http://127.0.0.1:{self._port}/mcp"
 
     async def __aenter__(self) -> Upstream:
-        await self._served.start_listening()
+        # Three replicas with 200 clients each hold up to 600 connections to it.
+        sock = bind_loopback(0)
+        self._port = sock.getsockname()[1]
+        self._server = InLoopServer(self._app, sock, name="upstream", lifespan="off", limits=_MANY)
+        await self._server.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._served.stop_listening()
+        if self._server is not None:
+            await self._server.stop()
 
 
 async def seed(redis_url: str, auth: FixtureAuthServer, upstream: Upstream, names: list[str]) -> None:

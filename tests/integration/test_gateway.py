@@ -82,7 +82,7 @@ async def test_a_caller_without_valid_credentials_gets_401_and_nothing_goes_upst
 
 
 async def test_three_replicas_and_600_concurrent_clients_make_one_refresh_per_rotation(tmp_path: Path) -> None:
-    lifetime = 8.0
+    lifetime = 24.0  # refresh due at 75 % (18 s): replicas start within that, then the load runs across it
     env = {**FAST_TIMINGS, "MCPKEEPER_TOKEN_REFRESH_MIN_LEAD": "2s"}
     redis = await RedisServer(tmp_path / "redis").start()
     try:
@@ -94,12 +94,22 @@ async def test_three_replicas_and_600_concurrent_clients_make_one_refresh_per_ro
                 refreshes_before = auth.counters.by_grant["refresh_token"]
                 failures: list[str] = []
                 calls = 0
-                stop_at = seeded + lifetime + 3.0  # the refresh is due at 75 % (6 s): run across it
-                assert time.monotonic() < seeded + 5.0, "replicas took too long to start for this test"
+                assert refreshes_before == 0
+                assert time.monotonic() < seeded + 15.0, "replicas took too long to start for this test"
+                await asyncio.sleep(seeded + 15.0 - time.monotonic())  # the load starts 3 s before the refresh
+                deadline = seeded + lifetime + 4.0
+                refreshed_at: list[float] = []
+
+                def running() -> bool:
+                    now = time.monotonic()
+                    if not refreshed_at and auth.counters.by_grant["refresh_token"] > refreshes_before:
+                        refreshed_at.append(now)
+                    # Across the rotation: until 2 s after the refresh (or the bound).
+                    return now < deadline and (not refreshed_at or now < refreshed_at[0] + 2.0)
 
                 async def client(base: str, http: httpx.AsyncClient) -> None:
                     nonlocal calls
-                    while time.monotonic() < stop_at:
+                    while running():
                         try:
                             response = await call(base, "notes", http=http)
                         except httpx.HTTPError as exc:
@@ -118,6 +128,7 @@ async def test_three_replicas_and_600_concurrent_clients_make_one_refresh_per_ro
                 finally:
                     for http in clients:
                         await http.aclose()
+                assert refreshed_at, "no refresh happened while the clients ran"
                 refreshes = auth.counters.by_grant["refresh_token"] - refreshes_before
                 assert failures == [], f"{len(failures)} failed calls of {calls}: {failures[:5]}"
                 assert refreshes == 1, f"{refreshes} refresh requests for one rotation across 3 replicas"
