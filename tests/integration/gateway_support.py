@@ -62,8 +62,21 @@ class RedisServer:
 
     async def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
-        args = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.directory), "--protected-mode", "yes"]
+        args = [
+            redis_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+            "--protected-mode",
+            "yes",
+        ]
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - kept for the process's life
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
@@ -210,9 +223,24 @@ class Replica:
         log = open(self.home / "replica.log", "ab")  # noqa: SIM115
         keys, allow = self.files
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mcpkeeper", "serve", "--store", self.redis_url,
-             "--listen", f"127.0.0.1:{self.port}", "--api-keys", str(keys), "--allow", str(allow)],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "mcpkeeper",
+                "serve",
+                "--store",
+                self.redis_url,
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--api-keys",
+                str(keys),
+                "--allow",
+                str(allow),
+            ],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
 
@@ -249,11 +277,21 @@ class Replica:
                 self.kill()
 
 
-BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}
+BODY = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {"name": "echo", "arguments": {"text": "hi"}},
+}
 
 
 async def call(
-    base: str, name: str, *, key: str | None = API_KEY, http: httpx.AsyncClient | None = None, timeout: float = 10.0
+    base: str,
+    name: str,
+    *,
+    key: str | None = API_KEY,
+    http: httpx.AsyncClient | None = None,
+    timeout: float = 10.0,
 ) -> httpx.Response:
     headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
     if key is not None:

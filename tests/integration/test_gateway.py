@@ -33,7 +33,9 @@ from tests.integration.gateway_support import (
 pytestmark = [pytest.mark.integration, pytest.mark.gateway]
 
 
-async def _replicas(tmp_path: Path, redis: RedisServer, names: list[str], env: dict[str, str], n: int = 3) -> list[Replica]:
+async def _replicas(
+    tmp_path: Path, redis: RedisServer, names: list[str], env: dict[str, str], n: int = 3
+) -> list[Replica]:
     files = write_gateway_files(tmp_path / "gateway", names)
     replicas = [Replica(tmp_path / f"replica{i}", redis.url, files, env) for i in range(n)]
     for replica in replicas:
@@ -63,7 +65,9 @@ async def test_a_caller_without_valid_credentials_gets_401_and_nothing_goes_upst
                     assert response.status_code == 401, response.text
                     assert response.headers["www-authenticate"].startswith("Bearer")
                 async with httpx.AsyncClient() as http:
-                    basic = await http.post(f"{base}/notes/mcp", json={}, headers={"authorization": "Basic eDp5"})
+                    basic = await http.post(
+                        f"{base}/notes/mcp", json={}, headers={"authorization": "Basic eDp5"}
+                    )
                     unknown = await http.post(f"{base}/nope/mcp", json={})
                 assert basic.status_code == 401 and unknown.status_code == 401
                 assert upstream.requests == before, "a refused caller caused upstream traffic"
@@ -81,7 +85,9 @@ async def test_a_caller_without_valid_credentials_gets_401_and_nothing_goes_upst
         redis.stop()
 
 
-async def test_three_replicas_and_600_concurrent_clients_make_one_refresh_per_rotation(tmp_path: Path) -> None:
+async def test_three_replicas_and_600_concurrent_clients_make_one_refresh_per_rotation(
+    tmp_path: Path,
+) -> None:
     lifetime = 24.0  # refresh due at 75 % (18 s): replicas start within that, then the load runs across it
     env = {**FAST_TIMINGS, "MCPKEEPER_TOKEN_REFRESH_MIN_LEAD": "2s"}
     redis = await RedisServer(tmp_path / "redis").start()
@@ -96,7 +102,9 @@ async def test_three_replicas_and_600_concurrent_clients_make_one_refresh_per_ro
                 calls = 0
                 assert refreshes_before == 0
                 assert time.monotonic() < seeded + 15.0, "replicas took too long to start for this test"
-                await asyncio.sleep(seeded + 15.0 - time.monotonic())  # the load starts 3 s before the refresh
+                await asyncio.sleep(
+                    seeded + 15.0 - time.monotonic()
+                )  # the load starts 3 s before the refresh
                 deadline = seeded + lifetime + 4.0
                 refreshed_at: list[float] = []
 
@@ -123,7 +131,11 @@ async def test_three_replicas_and_600_concurrent_clients_make_one_refresh_per_ro
                 clients = [httpx.AsyncClient(timeout=30.0, limits=limits) for _ in replicas]
                 try:
                     await asyncio.gather(
-                        *(client(r.base, http) for r, http in zip(replicas, clients, strict=True) for _ in range(200))
+                        *(
+                            client(r.base, http)
+                            for r, http in zip(replicas, clients, strict=True)
+                            for _ in range(200)
+                        )
                     )
                 finally:
                     for http in clients:
@@ -183,9 +195,10 @@ async def test_killing_the_lease_holder_mid_refresh_50_times_spends_no_token_twi
     }
     redis = await RedisServer(tmp_path / "redis").start()
     try:
-        async with FixtureAuthServer(access_token_lifetime=3.0, refresh_reuse_grace=True) as auth, Upstream(
-            auth
-        ) as upstream:
+        async with (
+            FixtureAuthServer(access_token_lifetime=3.0, refresh_reuse_grace=True) as auth,
+            Upstream(auth) as upstream,
+        ):
             from mcpkeeper.testing._serve import ServedApp
 
             slow = ServedApp(_SlowTokenEndpoint(auth, rng), lifespan="off")
@@ -225,7 +238,9 @@ async def test_killing_the_lease_holder_mid_refresh_50_times_spends_no_token_twi
                 for name in names:
                     assert (await call(replicas[0].base, name)).status_code == 200
                 assert auth.counters.spent_token_reuse == 0
-                print(f"kills={kills} grace_reuse={auth.counters.grace_reuse} counters={auth.counters.by_outcome}")
+                print(
+                    f"kills={kills} grace_reuse={auth.counters.grace_reuse} counters={auth.counters.by_outcome}"
+                )
             finally:
                 await watcher.aclose()
                 _stop(replicas)
@@ -263,7 +278,9 @@ async def test_redis_stopped_then_restarted_empty_loses_no_login(tmp_path: Path)
             try:
                 redis.stop()
                 # Valid cached tokens keep serving; then they run out and the status says why.
-                await wait_for(lambda: _all_retrying(replicas), timeout=12.0, what="auth_retrying on every replica")
+                await wait_for(
+                    lambda: _all_retrying(replicas), timeout=12.0, what="auth_retrying on every replica"
+                )
                 response = await call(replicas[0].base, "notes")
                 assert response.status_code == 503, response.text
                 await asyncio.sleep(max(0.0, 8.0 - 4.0))
@@ -285,7 +302,9 @@ async def test_redis_stopped_then_restarted_empty_loses_no_login(tmp_path: Path)
                     await wait_for(lambda: _exists(watcher, "mcpkeeper:config:notes"), timeout=5.0)
                 finally:
                     await watcher.aclose()
-                await wait_for(lambda: _all_status(replicas, "running"), timeout=10.0, what="running everywhere")
+                await wait_for(
+                    lambda: _all_status(replicas, "running"), timeout=10.0, what="running everywhere"
+                )
             finally:
                 _stop(replicas)
     finally:
