@@ -239,7 +239,7 @@ async def test_killing_the_lease_holder_mid_refresh_50_times_spends_no_token_twi
                     assert (await call(replicas[0].base, name)).status_code == 200
                 assert auth.counters.spent_token_reuse == 0
                 print(
-                    f"kills={kills} grace_reuse={auth.counters.grace_reuse} counters={auth.counters.by_outcome}"
+                    f"kills={kills} grace_reuse={auth.counters.grace_reuse} outcomes={dict(auth.counters.by_outcome)}"
                 )
             finally:
                 await watcher.aclose()

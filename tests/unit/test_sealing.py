@@ -1,4 +1,4 @@
-"""Encryption at rest of the shared store: sealed values open only with a configured key, for their key name."""
+"""Encryption at rest of the shared store: a sealed value opens only with a configured key, for its name."""
 
 from __future__ import annotations
 
