@@ -238,9 +238,8 @@ async def test_killing_the_lease_holder_mid_refresh_50_times_spends_no_token_twi
                 for name in names:
                     assert (await call(replicas[0].base, name)).status_code == 200
                 assert auth.counters.spent_token_reuse == 0
-                print(
-                    f"kills={kills} grace_reuse={auth.counters.grace_reuse} outcomes={dict(auth.counters.by_outcome)}"
-                )
+                outcomes = dict(auth.counters.by_outcome)
+                print(f"kills={kills} grace_reuse={auth.counters.grace_reuse} outcomes={outcomes}")
             finally:
                 await watcher.aclose()
                 _stop(replicas)
