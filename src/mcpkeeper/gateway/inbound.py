@@ -8,7 +8,8 @@ token.
 
 * **API keys** (``--api-keys FILE``): one ``CALLER KEY`` pair per line (``#`` comments);
   keys are compared by their SHA-256, so the lookup takes the same time whatever is
-  guessed. The file must not be readable by others.
+  guessed. A file readable by every account is reported (a warning), not refused:
+  mounted secrets come with the modes their platform gives them.
 * **JWT** (``--jwt-issuer URL --jwt-audience AUD``, optionally ``--jwks-url``, default
   ``<issuer>/.well-known/jwks.json``): signature checked against the issuer's JWKS
   (PyJWT's :class:`~jwt.PyJWKClient`, keys cached; its fetch runs in a thread so the
@@ -74,8 +75,9 @@ class ApiKeys:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InboundConfigError(f"cannot read the API keys file {path}: {exc}") from None
-        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise InboundConfigError(f"the API keys file {path} is readable by others: chmod 600 it")
+        if info.st_mode & stat.S_IROTH:
+            # Mounted secrets (Kubernetes, compose) come with modes we do not choose: say it, go on.
+            _log.warning("the API keys file %s is readable by every account: chmod 600 it", path)
         keys: dict[str, str] = {}
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip() or line.lstrip().startswith("#"):
