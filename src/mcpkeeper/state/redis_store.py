@@ -162,6 +162,7 @@ class RedisStore:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._epoch: str | None = None
+        self._closing = False
         self._republish = self.redis.register_script(_REPUBLISH_LOGIN)
         self._new_login = self.redis.register_script(_NEW_LOGIN)
         self.reachable = True
@@ -206,11 +207,20 @@ class RedisStore:
                 while self._pending and self.reachable:
                     self._wakeup.set()
                     await asyncio.sleep(0.02)
+        self._closing = True
+        # Cancel until they end: on Python 3.11 a cancel that meets an expiring
+        # ``asyncio.timeout`` (inside the client's reads) can be turned into a TimeoutError,
+        # so one cancel may be swallowed. The loops also check ``_closing``. Bounded.
+        for _ in range(10):
+            running = [task for task in self._tasks if not task.done()]
+            if not running:
+                break
+            for task in running:
+                task.cancel()
+            await asyncio.wait(running, timeout=0.5)
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: nothing to report at shutdown
         self._tasks = []
         await self.redis.aclose()
 
@@ -238,7 +248,7 @@ class RedisStore:
 
     async def _write_loop(self) -> None:
         delay = _RETRY_INITIAL
-        while True:
+        while not self._closing:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
@@ -274,13 +284,13 @@ class RedisStore:
     async def _follow_loop(self) -> None:
         """Pub/sub: re-read what another replica changed. Reconnects with back-off."""
         delay = _RETRY_INITIAL
-        while True:
+        while not self._closing:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 await self._sync()  # whatever happened while we were not subscribed
                 delay = _RETRY_INITIAL
-                while True:
+                while not self._closing:
                     message = await pubsub.get_message(timeout=self.poll_interval)
                     data = message.get("data") if message is not None else None
                     if isinstance(data, bytes | str):
@@ -295,7 +305,7 @@ class RedisStore:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _poll_loop(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.poll_interval)
             try:
                 await self._sync()
