@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from mcpkeeper.durations import positive_duration
+from mcpkeeper.envsettings import read_setting
 from mcpkeeper.state.history import Transition
 from mcpkeeper.state.secrets import SecretStore
 from mcpkeeper.state.status_store import StatusRecord, StatusStore, StoreStatusSink
@@ -174,6 +175,4 @@ def open_store(
 
 
 def _duration(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    value = positive_duration(raw) if raw else None
-    return value if value is not None else default
+    return read_setting(env, (name,), positive_duration, default, what="a positive duration")
