@@ -123,7 +123,9 @@ async def _serve_locked(
     stop = asyncio.Event()
     app = create_api_app(manager, request_shutdown=stop.set)
     server = InLoopServer(app, sock, name="control-api", lifespan="off")
-    vmcp = VMCPService(home, manager)  # the aggregated MCP endpoint over every workload
+    # The aggregated MCP endpoint over every workload; not in gateway mode, where workloads
+    # have no loopback port of their own for it to call.
+    vmcp = VMCPService(home, manager) if gateway is None else None
     loop = asyncio.get_running_loop()
     handled = (signal.SIGTERM, signal.SIGINT)
     restore: asyncio.Task[None] | None = None
@@ -138,7 +140,8 @@ async def _serve_locked(
             log.info("gateway listening on %s://%s:%d/<workload>/…", scheme, gateway.host, gateway.port)
         restore = asyncio.create_task(manager.restore(), name="restore-workloads")
         restore.add_done_callback(_log_restore_failure)
-        await vmcp.start()  # never raises: the daemon serves its workloads without it
+        if vmcp is not None:
+            await vmcp.start()  # never raises: the daemon serves its workloads without it
         if ready is not None:
             ready()
         await _until_stopped(stop, server)
@@ -150,7 +153,8 @@ async def _serve_locked(
             await listener.stop()
         following.close()
         await server.stop()
-        await vmcp.stop()
+        if vmcp is not None:
+            await vmcp.stop()
         if restore is not None:
             restore.cancel()
             await asyncio.wait({restore})

@@ -173,3 +173,35 @@ async def test_concurrent_refreshers_spend_the_token_once(redis: RedisServer) ->
         finally:
             for s in [store, *others]:
                 await s.aclose()
+
+
+async def test_replicas_that_waited_on_a_failed_attempt_take_its_verdict_without_a_request(
+    redis: RedisServer,
+) -> None:
+    async with FixtureAuthServer() as auth, Upstream(auth) as upstream:
+        store = await _refresher_setup(redis, auth, upstream)
+        other = await _store(redis.url)
+        try:
+            token = _stored(store).token
+            assert token is not None
+            await auth.set_fault("hang")  # the holder's request waits at the server
+            holder = ClusterRefresher("g", store, GrantLeases(store, ttl=2.0), timeout=5.0)
+            follower = ClusterRefresher("g", other, GrantLeases(other, ttl=2.0), timeout=5.0)
+            first = asyncio.ensure_future(holder(token))
+            await wait_for(lambda: _true(auth.counters.total == 1), timeout=3.0, what="the holder's request")
+            second = asyncio.ensure_future(follower(token))
+            await asyncio.sleep(0.3)  # the follower is waiting on the lease now
+            await auth.set_fault("ok")  # the hung request is answered 503, never processed
+            results = await asyncio.gather(first, second, return_exceptions=True)
+            assert all(isinstance(r, Exception) for r in results), results
+            verdicts = [classify(r) for r in results if isinstance(r, Exception)]
+            assert verdicts[0].kind == verdicts[1].kind and verdicts[0].reason == verdicts[1].reason
+            assert not verdicts[1].permanent
+            assert auth.counters.total == 1, "the follower sent a request of its own"
+        finally:
+            await store.aclose()
+            await other.aclose()
+
+
+async def _true(value: bool) -> bool:
+    return value

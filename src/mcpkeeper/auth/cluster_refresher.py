@@ -12,8 +12,11 @@ spend a token another may have spent**. Asked to refresh ``token``:
    it as its own success, so adopting costs nothing at the token endpoint.
 2. **Take the lease** of the grant (:mod:`mcpkeeper.state.redis_lease`): a fencing token
    from a monotonic counter. Another replica holds it: wait for its result (pub/sub wakes
-   us at once, a re-read every 250 ms is the fallback) and adopt it; if the holder's
-   lease runs out first, try to take it ourselves; past ``request_timeout`` + two lease
+   us at once, a re-read every 250 ms is the fallback) and adopt it; if its attempt
+   *failed*, raise the same classified failure (the holder recorded it): the follower's
+   monitor goes through the same states without a request of its own, so an outage costs
+   the server one attempt per retry, not one per replica; if the holder's lease runs out
+   (it died), try to take it ourselves; past ``request_timeout`` + two lease
    TTLs give up with a transient error (the monitor retries on its schedule).
 3. **Re-read again** under the lease (the previous holder may have committed just
    before releasing), then announce the request (``inflight``: fence, a digest of the
@@ -63,11 +66,15 @@ from redis.exceptions import RedisError
 
 from mcpkeeper.auth.credentials import GrantKind, StoredLogin, _rotated_elsewhere
 from mcpkeeper.auth.errors import (
+    Failure,
+    FailureKind,
+    PeerRefreshFailedError,
     PeerRefreshPendingError,
     RefreshInDoubtError,
     SharedStoreError,
     TokenEndpointError,
     TokenNotSavedError,
+    classify,
 )
 from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.token import Token
@@ -146,18 +153,22 @@ class ClusterRefresher:
     async def _coordinate(self, token: Token, progress: RequestProgress | None) -> Token:
         deadline = time.monotonic() + self._wait_limit
         changed = self._store.login_changed(self.name)
+        waited = False
         while True:
             changed.clear()
             _, login = await self._read()
             if login.token is not None and _rotated_elsewhere(login.token, token):
                 _log.info("%s: another replica refreshed; using its token", self.name)
                 return login.token
+            if waited and login.token is not None:
+                await self._follow_failure(login.token)
             held = await self._leases.acquire(self.name)
             if isinstance(held, Lease):
                 try:
                     return await self._as_holder(held, token, progress)
                 finally:
                     await held.release()
+            waited = True
             if time.monotonic() >= deadline:
                 raise PeerRefreshPendingError(
                     f"another gateway replica holds the refresh of {self.name} and has not finished"
@@ -165,6 +176,42 @@ class ClusterRefresher:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(_FOLLOW_POLL, max(0.01, held))):
                     await changed.wait()
+
+    async def _follow_failure(self, stored: Token) -> None:
+        """The holder we waited on failed with the same token: its verdict is ours (no request)."""
+        outcome = await self._leases.last_failure(self.name, _digest_of(stored))
+        if outcome is None:
+            return
+        try:
+            failure = Failure(
+                FailureKind(str(outcome["kind"])),
+                str(outcome["reason"]),
+                network=bool(outcome.get("network")),
+                retry_after=_float_or_none(outcome.get("retry_after")),
+                oauth_error=_str_or_none(outcome.get("oauth_error")),
+                signature=_str_or_none(outcome.get("signature")),
+            )
+        except (KeyError, ValueError):
+            return
+        raise PeerRefreshFailedError(failure)
+
+    async def _record_failure(self, stored: Token, exc: BaseException) -> None:
+        failure = classify(exc)
+        if failure.kind is FailureKind.CANCELLED:
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await self._leases.record_failure(
+                self.name,
+                _digest_of(stored),
+                {
+                    "kind": failure.kind.value,
+                    "reason": failure.reason,
+                    "network": failure.network,
+                    "retry_after": failure.retry_after,
+                    "oauth_error": failure.oauth_error,
+                    "signature": failure.signature,
+                },
+            )
 
     async def _read(self) -> tuple[LoginEntry, StoredLogin]:
         """The login as Redis holds it now; re-published from memory if Redis lost it."""
@@ -190,15 +237,18 @@ class ClusterRefresher:
         assert stored is not None
         if _rotated_elsewhere(stored, token):
             return stored
-        digest = token_digest(stored.refresh_token or stored.access_token)
+        digest = _digest_of(stored)
         await self._check_orphan(entry, digest, lease.fence)
         if not await self._leases.mark_inflight(lease, digest):
             raise PeerRefreshPendingError(f"lost the refresh lease of {self.name} before sending")
         lease.keep_alive()
         try:
             fresh = await self._renew(login, stored, progress)
-        except BaseException:
-            # Alive to see the outcome: the monitor's own rules decide what comes next.
+        except BaseException as exc:
+            # Alive to see the outcome: the monitor's own rules decide what comes next, and
+            # the replicas that waited on this attempt follow the same verdict.
+            if isinstance(exc, Exception):
+                await self._record_failure(stored, exc)
             with contextlib.suppress(RedisError, OSError):
                 await self._leases.clear_inflight(lease)
             raise
@@ -250,3 +300,15 @@ class ClusterRefresher:
         if self._grant_kind == "client_credentials":
             return await endpoint.client_credentials(scope=" ".join(login.scopes) or None, progress=progress)
         return await endpoint.refresh(stored, progress=progress)
+
+
+def _digest_of(token: Token) -> str:
+    return token_digest(token.refresh_token or token.access_token)
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

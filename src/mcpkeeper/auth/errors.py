@@ -46,6 +46,7 @@ __all__ = [
     "AuthRetryingError",
     "Failure",
     "FailureKind",
+    "PeerRefreshFailedError",
     "PeerRefreshPendingError",
     "RefreshInDoubtError",
     "SharedStoreError",
@@ -203,6 +204,19 @@ class PeerRefreshPendingError(Exception):
     """Another gateway replica holds the grant's refresh and has not finished (transient)."""
 
 
+class PeerRefreshFailedError(Exception):
+    """The refresh another gateway replica made for this grant failed: the same verdict here.
+
+    Carries the holder's classified :class:`Failure`, so a follower's monitor goes through
+    the same states (short retry, ``auth_retrying``, ``unauthenticated``) without sending a
+    request of its own: one attempt per grant across the cluster.
+    """
+
+    def __init__(self, failure: Failure) -> None:
+        self.failure = failure
+        super().__init__(failure.reason)
+
+
 class RefreshInDoubtError(Exception):
     """A refresh another replica sent may have spent the refresh token, and its result was lost.
 
@@ -281,6 +295,8 @@ def classify(exc: BaseException) -> Failure:
         return Failure(FailureKind.STORAGE, str(exc), network=True, signature=UNREACHABLE)
     if isinstance(exc, StorageError):
         return Failure(FailureKind.STORAGE, f"local storage error: {exc}")
+    if isinstance(exc, PeerRefreshFailedError):
+        return exc.failure
     if isinstance(exc, RefreshInDoubtError):
         return Failure(FailureKind.PERMANENT, str(exc))
     if isinstance(exc, PeerRefreshPendingError):

@@ -16,6 +16,10 @@ generations and sealed text. Each grant ``<name>`` has (keys of :mod:`.redis_sto
   while it was alive to see it. One left behind means a holder died (or lost Redis) with
   a request that may have reached the server: the auth layer's rule decides what the
   next holder may do (``mcpkeeper.auth.cluster_refresher``).
+* ``failed:<name>``: how the holder's attempt failed (its classified failure and the
+  digest of the token it tried), for 30 s: a replica that *waited* on that attempt raises
+  the same failure instead of sending a request of its own, so during an outage the
+  cluster makes one attempt per grant per retry, not one per replica.
 * ``login:<name>``: the login, with ``gen``. A commit is a compare-and-set: the new login
   is written only if the stored generation is *lower* than the committer's fence, and
   only for the same grant (a new login in between wins). So a holder that lost its
@@ -29,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
@@ -87,6 +92,10 @@ _NOW = """
 local t = redis.call('TIME')
 return t[1] * 1000 + math.floor(t[2] / 1000)
 """
+
+
+#: How long a holder's failed outcome answers the replicas that waited on it.
+_FAILURE_TTL_MS = 30_000
 
 
 def token_digest(secret: str) -> str:
@@ -193,6 +202,24 @@ class GrantLeases:
             return InFlight(int(raw["fence"]), raw["digest"], max(0.0, (now_ms - int(raw["at"])) / 1000.0))
         except (KeyError, ValueError):
             return None
+
+    async def record_failure(self, name: str, digest: str, outcome: dict[str, object]) -> None:
+        """What the holder's attempt with the token ``digest`` ended in, for the replicas that waited."""
+        s = self.store
+        body = json.dumps({"digest": digest, **outcome})
+        await s.redis.set(s.key("failed", name), body, px=_FAILURE_TTL_MS)
+
+    async def last_failure(self, name: str, digest: str) -> dict[str, object] | None:
+        """The outcome recorded by :meth:`record_failure` for that token, if recent."""
+        s = self.store
+        raw = await s.redis.get(s.key("failed", name))
+        if raw is None:
+            return None
+        try:
+            data = json.loads(_t(raw))
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) and data.get("digest") == digest else None
 
     async def commit(self, name: str, fence: int, text: str, grant: str, *, rotates: bool) -> bool:
         """Write the refreshed login if no newer generation (nor another grant) is stored."""
