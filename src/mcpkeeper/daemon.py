@@ -39,12 +39,17 @@ from mcpkeeper.api.paths import (
     socket_uses_short_dir,
 )
 from mcpkeeper.api.socket_dir import UnsafeSocketDirError, prepare_socket_dir
+from mcpkeeper.gateway.access import AllowList
+from mcpkeeper.gateway.app import GatewayApp
+from mcpkeeper.gateway.inbound import Authenticator, InboundConfigError
+from mcpkeeper.gateway.listener import GatewayOptions, open_listener
 from mcpkeeper.net import InLoopServer, bind_unix
 from mcpkeeper.net.loop import run as run_loop
 from mcpkeeper.proxy.app import create_upstream_client
 from mcpkeeper.state._atomic import atomic_write_bytes
 from mcpkeeper.state.locks import LockTimeout, StateLock
 from mcpkeeper.state.paths import ensure_private_dir, state_home
+from mcpkeeper.state.store import SharedStore, Store, StoreUnreachableError, StoreURLError, open_store
 from mcpkeeper.vmcp.service import VMCPService
 from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import StoreGrantLoader
@@ -63,8 +68,21 @@ class DaemonAlreadyRunningError(RuntimeError):
     """Another daemon owns this state directory."""
 
 
-async def serve(home: Path, *, ready: Callable[[], None] | None = None) -> None:
-    """Run the daemon until SIGTERM/SIGINT or ``POST /shutdown``; ``ready`` is called once serving."""
+async def serve(
+    home: Path,
+    *,
+    ready: Callable[[], None] | None = None,
+    store_url: str | None = None,
+    gateway: GatewayOptions | None = None,
+) -> None:
+    """Run the daemon until SIGTERM/SIGINT or ``POST /shutdown``; ``ready`` is called once serving.
+
+    ``store_url`` names the state backend (default ``$MCPKEEPER_STORE``, else the files of
+    ``home``); ``gateway`` opens the authenticated gateway listener, through which every
+    workload is then served (no per-workload loopback ports: replicas may share a host).
+    """
+    store = open_store(store_url, home)
+    gate = gateway.check() if gateway is not None else None  # a bad setting fails before anything binds
     ensure_private_dir(home)
     ensure_private_dir(run_dir(home))
     ensure_private_dir(daemon_log_path(home).parent)
@@ -74,21 +92,40 @@ async def serve(home: Path, *, ready: Callable[[], None] | None = None) -> None:
     except LockTimeout:
         raise DaemonAlreadyRunningError(_already_running_message(home)) from None
     try:
-        await _serve_locked(home, ready)
+        await store.start()
+        try:
+            await _serve_locked(home, ready, store, gateway, gate)
+        finally:
+            await store.aclose()
     finally:
         lock.release()
 
 
-async def _serve_locked(home: Path, ready: Callable[[], None] | None) -> None:
+async def _serve_locked(
+    home: Path,
+    ready: Callable[[], None] | None,
+    store: Store,
+    gateway: GatewayOptions | None,
+    gate: tuple[Authenticator, AllowList] | None,
+) -> None:
     sock = _bind_control_socket(home)
     atomic_write_bytes(pid_path(home), f"{os.getpid()}\n".encode())
     http = create_upstream_client()  # shared by every workload's proxy and refresher
-    grants = StoreGrantLoader(home, http=http)
-    manager = WorkloadManager(home, grants=grants, http=http, remove_secrets=grants.forget)
+    grants = StoreGrantLoader(home, http=http, store=store)
+    manager = WorkloadManager(
+        home, grants=grants, http=http, remove_secrets=grants.forget, store=store, listen=gateway is None
+    )
+    following = _follow_store(store, manager)
+    listener = None
+    if gateway is not None and gate is not None:
+        routes = GatewayApp(*gate, app_for=manager.app_for, known=manager.configs.exists)
+        listener = open_listener(gateway, routes)
     stop = asyncio.Event()
     app = create_api_app(manager, request_shutdown=stop.set)
     server = InLoopServer(app, sock, name="control-api", lifespan="off")
-    vmcp = VMCPService(home, manager)  # the aggregated MCP endpoint over every workload
+    # The aggregated MCP endpoint over every workload; not in gateway mode, where workloads
+    # have no loopback port of their own for it to call.
+    vmcp = VMCPService(home, manager) if gateway is None else None
     loop = asyncio.get_running_loop()
     handled = (signal.SIGTERM, signal.SIGINT)
     restore: asyncio.Task[None] | None = None
@@ -97,9 +134,14 @@ async def _serve_locked(home: Path, ready: Callable[[], None] | None) -> None:
             loop.add_signal_handler(sig, stop.set)
         await server.start()
         log.info("mcpkeeper daemon %d serving %s", os.getpid(), socket_path(home))
+        if listener is not None and gateway is not None:
+            await listener.start()
+            scheme = "https" if gateway.tls_cert is not None else "http"
+            log.info("gateway listening on %s://%s:%d/<workload>/…", scheme, gateway.host, gateway.port)
         restore = asyncio.create_task(manager.restore(), name="restore-workloads")
         restore.add_done_callback(_log_restore_failure)
-        await vmcp.start()  # never raises: the daemon serves its workloads without it
+        if vmcp is not None:
+            await vmcp.start()  # never raises: the daemon serves its workloads without it
         if ready is not None:
             ready()
         await _until_stopped(stop, server)
@@ -107,8 +149,12 @@ async def _serve_locked(home: Path, ready: Callable[[], None] | None) -> None:
         log.info("mcpkeeper daemon shutting down")
         for sig in handled:
             loop.remove_signal_handler(sig)
+        if listener is not None:
+            await listener.stop()
+        following.close()
         await server.stop()
-        await vmcp.stop()
+        if vmcp is not None:
+            await vmcp.stop()
         if restore is not None:
             restore.cancel()
             await asyncio.wait({restore})
@@ -127,6 +173,36 @@ async def _until_stopped(stop: asyncio.Event, server: InLoopServer) -> None:
     if closed is not None and not stop.is_set():
         closed.result()
         raise RuntimeError("the control API server stopped unexpectedly")
+
+
+class _Following:
+    """Hands the shared store's changes (another replica's doing) to the manager, in order."""
+
+    def __init__(self, manager: WorkloadManager) -> None:
+        self._manager = manager
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="follow-store")
+
+    def changed(self, kind: str, name: str) -> None:
+        self._queue.put_nowait((kind, name))
+
+    async def _run(self) -> None:
+        while True:
+            kind, name = await self._queue.get()
+            try:
+                await self._manager.follow(kind, name)
+            except Exception as exc:
+                log.error("could not follow a change of workload %s (%s): %s", name, kind, exc)
+
+    def close(self) -> None:
+        self._task.cancel()
+
+
+def _follow_store(store: Store, manager: WorkloadManager) -> _Following:
+    following = _Following(manager)
+    if isinstance(store, SharedStore):
+        store.redis.listeners.append(following.changed)
+    return following
 
 
 def _log_restore_failure(task: asyncio.Task[None]) -> None:
@@ -189,12 +265,15 @@ def _raise_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, _WANTED_FILES), hard))
 
 
-def main() -> None:
+def main(*, store_url: str | None = None, gateway: GatewayOptions | None = None) -> None:
     """Entry point of ``mcpkeeper serve`` (and ``python -m mcpkeeper.daemon``)."""
     _configure_logging()
     _raise_file_limit()
     try:
-        run_loop(serve(state_home()))
+        run_loop(serve(state_home(), store_url=store_url, gateway=gateway))
+    except (StoreURLError, InboundConfigError, StoreUnreachableError) as exc:
+        print(f"mcpkeeper serve: {exc}", file=sys.stderr)
+        sys.exit(1)
     except DaemonAlreadyRunningError as exc:
         print(f"mcpkeeper serve: {exc}", file=sys.stderr)
         sys.exit(EXIT_ALREADY_RUNNING)

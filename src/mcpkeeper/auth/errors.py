@@ -46,6 +46,10 @@ __all__ = [
     "AuthRetryingError",
     "Failure",
     "FailureKind",
+    "PeerRefreshFailedError",
+    "PeerRefreshPendingError",
+    "RefreshInDoubtError",
+    "SharedStoreError",
     "StorageError",
     "TokenEndpointError",
     "TokenNotSavedError",
@@ -184,6 +188,43 @@ class StorageError(Exception):
         super().__init__(f"{action}: {_short(cause)}")
 
 
+class SharedStoreError(StorageError):
+    """The shared state store (a gateway's Redis) did not answer: no token was spent.
+
+    Transient and, unlike our own disk, reached over the network: the monitor probes it
+    (the store answering again is a change the probe sees) so recovery follows the store
+    within seconds. The status reason says "state store unreachable".
+    """
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__("state store unreachable", cause)
+
+
+class PeerRefreshPendingError(Exception):
+    """Another gateway replica holds the grant's refresh and has not finished (transient)."""
+
+
+class PeerRefreshFailedError(Exception):
+    """The refresh another gateway replica made for this grant failed: the same verdict here.
+
+    Carries the holder's classified :class:`Failure`, so a follower's monitor goes through
+    the same states (short retry, ``auth_retrying``, ``unauthenticated``) without sending a
+    request of its own: one attempt per grant across the cluster.
+    """
+
+    def __init__(self, failure: Failure) -> None:
+        self.failure = failure
+        super().__init__(failure.reason)
+
+
+class RefreshInDoubtError(Exception):
+    """A refresh another replica sent may have spent the refresh token, and its result was lost.
+
+    Permanent: sending the token again could be the reuse a rotating server punishes, and
+    nothing but a new login brings a lost token back (see ``mcpkeeper.auth.cluster_refresher``).
+    """
+
+
 class TokenNotSavedError(Exception):
     """The server issued ``token``, but saving it failed: use it, and keep trying to save.
 
@@ -250,8 +291,16 @@ def classify(exc: BaseException) -> Failure:
         return _classify_endpoint_error(exc)
     if isinstance(exc, UnusableTokenError):
         return Failure(FailureKind.PERMANENT, f"unusable token from the authorization server: {exc}")
+    if isinstance(exc, SharedStoreError):
+        return Failure(FailureKind.STORAGE, str(exc), network=True, signature=UNREACHABLE)
     if isinstance(exc, StorageError):
         return Failure(FailureKind.STORAGE, f"local storage error: {exc}")
+    if isinstance(exc, PeerRefreshFailedError):
+        return exc.failure
+    if isinstance(exc, RefreshInDoubtError):
+        return Failure(FailureKind.PERMANENT, str(exc))
+    if isinstance(exc, PeerRefreshPendingError):
+        return Failure(FailureKind.TRANSIENT, str(exc))
     if isinstance(exc, AttemptAbandonedError):
         return Failure(FailureKind.TRANSIENT, f"token request abandoned: {_short(exc)}", network=True)
     network = _classify_network(exc)

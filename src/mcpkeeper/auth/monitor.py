@@ -104,6 +104,15 @@ carrying the token: it is applied as a success (the old refresh token is spent; 
 the new one would lose the grant), the status reason says it is kept in memory only, and
 the save is retried with back-off until the disk takes it.
 
+A gateway's shared store (Redis) that does not answer is a ``storage`` failure too, but
+one reached over the network (``Failure.network``, signature ``unreachable``): no token
+was spent, the valid token is served meanwhile, and once it runs out the status says
+``auth_retrying`` ("state store unreachable"). Unlike our own disk it is *probed*: the
+refresher's probe asks the store first and answers ``unreachable`` while it is down, so
+the store coming back is a change the probe sees and an attempt follows within
+``probe_interval`` (demand rests meanwhile, as for any outage the probe watches). Nothing
+else in the schedule differs.
+
 Races, and how each is handled (look for "Race:" next to the code):
 
 * A hot caller arrives while an attempt is in flight: it joins the attempt's future.
@@ -809,11 +818,12 @@ class MonitoredTokenSource:
     # --------------------------------------------------------------------- probe --
     def _probing(self, outage: _Outage) -> bool:
         """Probe while callers are blocked, or when the token will run out before the next
-        scheduled attempt (a refusal is coming); never for our own disk's failures."""
+        scheduled attempt (a refusal is coming); never for our own disk's failures (a shared
+        store across the network is probed: see "Storage" in the module docstring)."""
         if self._probe is None or outage.last_failure is None:
             return False
-        if outage.last_failure.kind is FailureKind.STORAGE:
-            return False
+        if outage.last_failure.kind is FailureKind.STORAGE and not outage.last_failure.network:
+            return False  # our own disk: nothing out there to watch
         if self._state is AuthState.RETRYING:
             return True
         wall_until_next = outage.next_scheduled - self._clock.monotonic()

@@ -104,6 +104,7 @@ command_specs.update(
         "connect": ("mcpkeeper.cli.connect_cmd", "connect"),
         "proxy": ("mcpkeeper.cli.proxy_cmd", "proxy"),
         "serve": ("mcpkeeper.cli.serve_cmd", "serve"),
+        "store": ("mcpkeeper.cli.store_cmd", "store"),
         "shutdown": ("mcpkeeper.cli.lifecycle_cmd", "stop_daemon"),
     }
 )

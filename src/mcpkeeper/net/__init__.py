@@ -7,7 +7,7 @@ package sits below every other layer: it imports nothing from mcpkeeper.
 
 from mcpkeeper.net.limits import DEFAULT_LIMITS, ListenerLimits
 from mcpkeeper.net.server import InLoopServer, Lifespan, ServerStartError
-from mcpkeeper.net.sockets import LOOPBACK, PortInUseError, bind_loopback, bind_unix, free_port
+from mcpkeeper.net.sockets import LOOPBACK, PortInUseError, bind_loopback, bind_tcp, bind_unix, free_port
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -18,6 +18,7 @@ __all__ = [
     "PortInUseError",
     "ServerStartError",
     "bind_loopback",
+    "bind_tcp",
     "bind_unix",
     "free_port",
 ]

@@ -84,6 +84,8 @@ class InLoopServer:
         lifespan: Lifespan = "auto",
         graceful_shutdown: int = 2,
         limits: ListenerLimits = DEFAULT_LIMITS,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
     ) -> None:
         self._sock = sock
         self._name = name
@@ -97,6 +99,8 @@ class InLoopServer:
             log_level=logging.WARNING,
             access_log=False,
             timeout_graceful_shutdown=graceful_shutdown,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
         )
         self._server = _LoopFriendlyServer(config)
         self._task: asyncio.Task[None] | None = None

@@ -12,7 +12,7 @@ import os
 import socket
 from pathlib import Path
 
-__all__ = ["LOOPBACK", "PortInUseError", "bind_loopback", "bind_unix", "free_port"]
+__all__ = ["LOOPBACK", "PortInUseError", "bind_loopback", "bind_tcp", "bind_unix", "free_port"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -46,12 +46,18 @@ def bind_loopback(port: int) -> socket.socket:
 
     Raises :class:`PortInUseError` when another process listens on ``port``.
     """
+    return bind_tcp(LOOPBACK, port)
+
+
+def bind_tcp(host: str, port: int) -> socket.socket:
+    """A listening IPv4 TCP socket on ``host:port``: only the gateway listener (which
+    authenticates every caller, ``mcpkeeper.gateway``) binds anything but loopback."""
     sock = _tcp_socket()
     try:
         # Lets a restarted server take its port back while old connections sit in
         # TIME_WAIT; a port with a live listener still refuses the bind.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((LOOPBACK, port))
+        sock.bind((host, port))
         sock.listen(_BACKLOG)
         sock.setblocking(False)
     except OSError as exc:

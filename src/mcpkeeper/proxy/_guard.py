@@ -36,11 +36,21 @@ _NEVER_FORWARDED = frozenset({"TRACE", "CONNECT"})
 
 
 def request_refusal(
-    method: str, headers: Iterable[tuple[bytes, bytes]], client_token: str | None = None
+    method: str,
+    headers: Iterable[tuple[bytes, bytes]],
+    client_token: str | None = None,
+    *,
+    loopback_only: bool = True,
 ) -> LocalReply | None:
-    """The reply refusing this request, or None to forward it (see the module docstring)."""
+    """The reply refusing this request, or None to forward it (see the module docstring).
+
+    ``loopback_only=False`` is for a proxy behind the gateway listener, which has
+    authenticated the caller already (``mcpkeeper.gateway``): its Host is the gateway's.
+    """
     if method.upper() in _NEVER_FORWARDED:
         return LocalReply(501, "method_not_forwarded", f"the mcpkeeper proxy does not forward {method}")
+    if not loopback_only:
+        return None
     headers = list(headers)
     foreign = foreign_request(headers)
     if foreign is not None or client_token is None:

@@ -88,6 +88,7 @@ def create_proxy_app(
     replay_limit: int = DEFAULT_REPLAY_LIMIT,
     client_token: str | None = None,
     reauthorizer: Reauthorizer | None = None,
+    behind_gateway: bool = False,
 ) -> ProxyApp:
     """An ASGI app forwarding every request to ``upstream_url``'s origin with a fresh token.
 
@@ -105,7 +106,8 @@ def create_proxy_app(
     ``client_token`` set: every request must carry ``Authorization: Bearer <client_token>``
     (refused with 403 otherwise); it is replaced by the upstream token like any client
     ``Authorization``. ``reauthorizer`` handles authorization the upstream asks for later
-    (:mod:`.reauth`).
+    (:mod:`.reauth`). ``behind_gateway``: the app is mounted under the gateway listener,
+    which authenticates callers itself, so the loopback Host/Origin check does not apply.
     """
     return ProxyApp(
         upstream_url,
@@ -115,6 +117,7 @@ def create_proxy_app(
         replay_limit=replay_limit,
         client_token=client_token,
         reauthorizer=reauthorizer,
+        behind_gateway=behind_gateway,
     )
 
 
@@ -131,6 +134,7 @@ class ProxyApp:
         replay_limit: int = DEFAULT_REPLAY_LIMIT,
         client_token: str | None = None,
         reauthorizer: Reauthorizer | None = None,
+        behind_gateway: bool = False,
     ) -> None:
         origin = Origin.of(upstream_url)
         if origin is None:
@@ -145,6 +149,7 @@ class ProxyApp:
         self._reauthorizer = reauthorizer
         self._who = f"workload {name!r}" if name else "the upstream"
         self._client_token = client_token
+        self._loopback_only = not behind_gateway
 
     def use_provider(self, provider: TokenProvider) -> None:
         """From now on, send the tokens of ``provider`` (a login arrived for a workload that had none)."""
@@ -182,7 +187,9 @@ class ProxyApp:
             body = await read_request_body(scope["headers"], receive, self._replay_limit)
         except ClientDisconnected:
             return
-        refusal = request_refusal(scope["method"], scope["headers"], self._client_token)
+        refusal = request_refusal(
+            scope["method"], scope["headers"], self._client_token, loopback_only=self._loopback_only
+        )
         if refusal is not None:
             log.warning("%s: refused a request (%s): %s", self._who, refusal.kind, refusal.message)
             await self._reply(send, scope["method"], body, refusal)

@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -70,6 +70,12 @@ class StatusRecord(_StatusFile):
         return self.model_dump(mode="json")
 
 
+class _StatusWriter(Protocol):
+    def set(
+        self, name: str, status: WorkloadStatus | str, context: str = "", *, pid: int | None = None
+    ) -> StatusRecord: ...
+
+
 class StoreStatusSink:
     """A ``StatusSink`` (see ``mcpkeeper.auth.protocols``) writing one workload's reports here.
 
@@ -81,7 +87,7 @@ class StoreStatusSink:
     one sanitiser (:func:`mcpkeeper.sanitize.server_text`): one line, no secrets.
     """
 
-    def __init__(self, store: StatusStore, name: str, *, pid: int | None) -> None:
+    def __init__(self, store: _StatusWriter, name: str, *, pid: int | None) -> None:
         self._store = store
         self.name = validate_name(name)
         self._pid = pid

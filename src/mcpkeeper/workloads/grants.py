@@ -16,11 +16,13 @@ from typing import Protocol
 
 import httpx
 
-from mcpkeeper.auth.credentials import CredentialStore, CredentialStoreError
+from mcpkeeper.auth.config import RetryConfig
+from mcpkeeper.auth.credentials import CredentialStore, CredentialStoreError, GrantKind
 from mcpkeeper.auth.errors import TokenEndpointError
 from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.protocols import ReachabilityProbe, Refresher
 from mcpkeeper.auth.token import Token
+from mcpkeeper.state.store import Store
 
 __all__ = ["Grant", "GrantLoader", "StoreGrantLoader"]
 
@@ -71,8 +73,11 @@ class StoreGrantLoader:
     and TLS context instead of building new ones each time.
     """
 
-    def __init__(self, home: Path, *, http: httpx.AsyncClient | None = None) -> None:
-        self._store = CredentialStore.open(home)
+    def __init__(
+        self, home: Path, *, http: httpx.AsyncClient | None = None, store: Store | None = None
+    ) -> None:
+        self._backing = store
+        self._store = CredentialStore(store.secrets) if store is not None else CredentialStore.open(home)
         self._http = http
 
     def load(self, name: str) -> Grant:
@@ -86,10 +91,14 @@ class StoreGrantLoader:
             reason = f"{earlier}; run `mcpkeeper login {name}`" if earlier is not None else None
             return Grant(token=None, refresher=_NoLogin(name), reason=reason)
         login = inputs.login
+        refresher: Refresher = inputs.refresher
+        probe: ReachabilityProbe = inputs.probe
+        if self._backing is not None and self._backing.shared:
+            refresher, probe = _cluster_parts(self._backing, name, login.grant, self._http, probe)
         return Grant(
             token=inputs.token,
-            refresher=inputs.refresher,
-            probe=inputs.probe,
+            refresher=refresher,
+            probe=probe,
             issuer=login.issuer,
             client_id=login.client.client_id,
             resource=login.resource,
@@ -100,3 +109,33 @@ class StoreGrantLoader:
         """Delete the stored login (``rm``), and a moved-aside unreadable one."""
         self._store.delete(name)
         self._store.secrets.discard_quarantined(name)
+
+
+def _cluster_parts(
+    store: Store, name: str, grant: GrantKind, http: httpx.AsyncClient | None, token_probe: ReachabilityProbe
+) -> tuple[Refresher, ReachabilityProbe]:
+    """A gateway replica's refresher (one refresh per rotation across replicas) and a probe
+    that asks the shared store first: while it is down the monitor's probe sees
+    ``unreachable``, and its return is the change that triggers an attempt."""
+    from mcpkeeper.auth.cluster_refresher import ClusterRefresher
+    from mcpkeeper.auth.errors import UNREACHABLE
+    from mcpkeeper.state.store import SharedStore
+
+    assert isinstance(store, SharedStore)
+    config = RetryConfig.from_env()
+    refresher = ClusterRefresher(
+        name,
+        store.redis,
+        store.leases,
+        http=http,
+        timeout=config.request_timeout,
+        reuse_grace=config.reuse_grace,
+        grant=grant,
+    )
+
+    async def probe() -> str:
+        if not await store.redis.ping():
+            return UNREACHABLE
+        return await token_probe()
+
+    return refresher, probe

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 from pydantic import ValidationError
+from starlette.types import ASGIApp
 
 from mcpkeeper.auth.clock import Clock
 from mcpkeeper.auth.config import RetryConfig
@@ -34,9 +35,10 @@ from mcpkeeper.net import PortInUseError, bind_loopback, free_port
 from mcpkeeper.proxy.app import create_upstream_client
 from mcpkeeper.state.history import Transition
 from mcpkeeper.state.names import validate_name
-from mcpkeeper.state.status_store import StatusRecord, StatusStore
+from mcpkeeper.state.status_store import StatusRecord
 from mcpkeeper.state.statuses import WorkloadStatus
-from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadListing, WorkloadStore
+from mcpkeeper.state.store import FileStore, StatusRecords, Store, WorkloadConfigs
+from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadListing
 from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
@@ -84,11 +86,16 @@ class WorkloadManager:
         restart_policy: RestartPolicy | None = None,
         http: httpx.AsyncClient | None = None,
         remove_secrets: Callable[[str], None] | None = None,
+        store: Store | None = None,
+        listen: bool = True,
     ) -> None:
         self.home = home
-        self.configs = WorkloadStore(home)
-        self.statuses = StatusStore(home)
-        self._grants = grants or StoreGrantLoader(home)
+        store = store or FileStore(home)
+        self.configs: WorkloadConfigs = store.workloads
+        self.statuses: StatusRecords = store.statuses
+        self._grants = grants or StoreGrantLoader(home, store=store)
+        #: False in gateway mode: workloads are served through the gateway listener only.
+        self._listen = listen
         self._retry_config = retry_config or RetryConfig.from_env()
         self._clock = clock
         self._policy = restart_policy or RestartPolicy()
@@ -97,6 +104,8 @@ class WorkloadManager:
         self._owns_http = http is None
         self._http = http or create_upstream_client()
         self._remove_secrets = remove_secrets
+        #: Other replicas serve the same workloads: stopping this one writes no status.
+        self._shared = store.shared
         self._slots: dict[str, _Slot] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._create_lock = asyncio.Lock()
@@ -140,6 +149,40 @@ class WorkloadManager:
 
     def is_active(self, name: str) -> bool:
         return name in self._slots
+
+    def app_for(self, name: str) -> ASGIApp | None:
+        """The proxy of a running workload (the gateway routes to it), None if it is not running."""
+        slot = self._slots.get(name)
+        runtime = slot.runtime if slot is not None else None
+        return runtime.app if runtime is not None else None
+
+    async def follow(self, kind: str, name: str) -> None:
+        """Another replica changed ``name`` in the shared store: converge on what it says.
+
+        A new or changed config starts (or stops) the workload as its desired state says;
+        a deleted one is stopped; a new login is handed to the running monitor.
+        """
+        if self._closed:
+            return
+        if kind == "deleted":
+            async with self._lock(name):
+                await self._halt(name, None, "")
+            return
+        if kind == "login":
+            with contextlib.suppress(WorkloadNotFoundError, InvalidWorkloadError):
+                slot = self._slots.get(name)
+                if slot is not None and slot.runtime is not None:
+                    slot.runtime.reload_credentials()
+            return
+        config = self.configs.get(name)
+        if config is None:
+            return
+        async with self._lock(name):
+            running = name in self._slots
+            if config.desired_state == "running" and not running:
+                await self._launch(config)
+            elif config.desired_state != "running" and running:
+                await self._halt(name, None, "")
 
     # ---------------------------------------------------------------- lifecycle --
     async def restore(self) -> None:
@@ -283,8 +326,9 @@ class WorkloadManager:
         """Stop every workload, leaving desired states alone (the next daemon restores them)."""
         self._closed = True
         reason = "daemon shut down; restored when it starts again"
+        status = None if self._shared else WorkloadStatus.STOPPED
         await asyncio.gather(
-            *(self._halt(name, WorkloadStatus.STOPPED, reason) for name in list(self._slots)),
+            *(self._halt(name, status, reason) for name in list(self._slots)),
             return_exceptions=True,
         )
         if self._owns_http:
@@ -341,6 +385,7 @@ class WorkloadManager:
             retry_config=self._retry_config,
             clock=self._clock,
             http=self._http,
+            listen=self._listen,
         )
         try:
             await runtime.start()

@@ -75,6 +75,7 @@ class WorkloadRuntime:
         clock: Clock | None = None,
         http: httpx.AsyncClient | None = None,
         login: ForegroundLogin | None = None,
+        listen: bool = True,
     ) -> None:
         if config.port is None:
             raise ValueError(f"workload {config.name} has no port assigned")
@@ -95,6 +96,10 @@ class WorkloadRuntime:
         #: ``login`` None (the daemon) refuses what needs a person, saying `mcpkeeper login NAME`.
         self._reauthorizer = WorkloadReauthorizer(self, login)
         self._held_scopes: tuple[str, ...] = ()
+        #: False for a gateway replica: the workload has no listener of its own, the gateway
+        #: routes to :attr:`app` (several replicas on one host cannot share its port).
+        self._listen = listen
+        self._closed = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -105,6 +110,11 @@ class WorkloadRuntime:
         url = local_url(self.config)
         assert url is not None  # checked in __init__
         return url
+
+    @property
+    def app(self) -> ProxyApp | None:
+        """The workload's proxy while it runs (what the gateway listener routes to)."""
+        return self._app
 
     def snapshot(self) -> MonitorSnapshot | None:
         """The monitor's view of the grant (no secrets), None for a workload without auth."""
@@ -126,15 +136,15 @@ class WorkloadRuntime:
 
     async def _start(self) -> None:
         assert self.config.port is not None
-        sock = bind_loopback(self.config.port)
+        sock = bind_loopback(self.config.port) if self._listen else None
         if self.config.auth:
             grant = self._grants.load(self.name)
             if grant.token is None and grant.reason:
                 self._no_login_reason = grant.reason
             self._monitor = self._new_monitor(grant)
         client_token = None
-        if client_auth_required(self.config.client_auth):
-            client_token = ensure_client_token(self.home)
+        if self._listen and client_auth_required(self.config.client_auth):
+            client_token = ensure_client_token(self.home)  # the gateway authenticates its callers itself
         self._app = create_proxy_app(
             self.config.remote_url,
             self._monitor,
@@ -142,9 +152,11 @@ class WorkloadRuntime:
             name=self.name,
             client_token=client_token,
             reauthorizer=self._reauthorizer,
+            behind_gateway=not self._listen,
         )
-        self._server = InLoopServer(self._app, sock, name=self.name, lifespan="off")
-        await self._server.start()
+        if sock is not None:
+            self._server = InLoopServer(self._app, sock, name=self.name, lifespan="off")
+            await self._server.start()
         # No await from here to the task's creation: the first status is on disk before
         # the monitor can report anything.
         if self._monitor is None:
@@ -155,7 +167,8 @@ class WorkloadRuntime:
             self.gate.set(_INITIAL_STATUS[snap.state], reason)
             self._monitor_task = asyncio.create_task(self._monitor.run(), name=f"monitor:{self.name}")
         self.gate.open()
-        log.info("workload %s serving %s -> %s", self.name, self.url, self.config.remote_url)
+        where = self.url if self._listen else "through the gateway"
+        log.info("workload %s serving %s -> %s", self.name, where, self.config.remote_url)
 
     def _new_monitor(self, grant: Grant) -> MonitoredTokenSource:
         self._held_scopes = grant.scopes
@@ -238,13 +251,11 @@ class WorkloadRuntime:
 
         Either ending while nobody asked is a crash for the supervisor to handle.
         """
-        waits: list[Awaitable[None]] = []
+        waits: list[Awaitable[object]] = [self._closed.wait()]
         if self._server is not None:
             waits.append(self._server.wait_closed())
         if self._monitor_task is not None:
             waits.append(asyncio.shield(self._monitor_task))
-        if not waits:
-            return
         finished = [f for f in await first_done(*waits) if f is not None]
         if self._closing:
             return
@@ -265,6 +276,7 @@ class WorkloadRuntime:
         if self._closing:
             return
         self._closing = True
+        self._closed.set()
         self.gate.seal()
         if status is not None:
             self.gate.set(WorkloadStatus.STOPPING, "stopping")

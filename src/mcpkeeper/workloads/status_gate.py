@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 
-from mcpkeeper.state.status_store import StatusStore, StoreStatusSink
+from mcpkeeper.state.status_store import StoreStatusSink
 from mcpkeeper.state.statuses import WorkloadStatus
+from mcpkeeper.state.store import StatusRecords
 
 __all__ = ["StatusGate"]
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 class StatusGate:
     """A ``StatusSink`` for the monitor plus direct writes for the owner."""
 
-    def __init__(self, store: StatusStore, name: str) -> None:
+    def __init__(self, store: StatusRecords, name: str) -> None:
         self._sink: StoreStatusSink = store.sink(name)
         self._open = False
         self.last: WorkloadStatus | None = None
