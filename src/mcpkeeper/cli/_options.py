@@ -17,10 +17,35 @@ __all__ = [
     "WorkloadNameArg",
     "checked_name",
     "checked_remote_url",
+    "complete_workload_names",
     "require_writable_home",
 ]
 
-WorkloadNameArg = Annotated[str, typer.Argument(metavar="NAME", help="Workload name (see `mcpkeeper list`).")]
+
+def complete_workload_names(incomplete: str) -> list[str]:
+    """Shell completion of a NAME: the workloads (daemon and foreground) whose name starts so."""
+    from mcpkeeper.state.paths import state_home
+
+    home = state_home()
+    names: set[str] = set()
+    for directory in (home / "workloads", home / "foreground" / "workloads"):
+        try:
+            names.update(
+                entry.name[: -len(".json")] for entry in directory.iterdir() if entry.suffix == ".json"
+            )
+        except OSError:
+            continue
+    return sorted(name for name in names if name.startswith(incomplete) and not name.startswith("."))
+
+
+WorkloadNameArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME",
+        help="Workload name (see `mcpkeeper list`).",
+        autocompletion=complete_workload_names,
+    ),
+]
 
 CallbackPortOpt = Annotated[
     int | None,
