@@ -112,6 +112,7 @@ command_specs.update(
         "store": ("mcpkeeper.cli.store_cmd", "store"),
         "shutdown": ("mcpkeeper.cli.lifecycle_cmd", "stop_daemon"),
         "client": ("mcpkeeper.cli.client_cmd", "client_app"),
+        "service": ("mcpkeeper.cli.service_cmd", "service_app"),
         "completion": ("mcpkeeper.cli.completion_cmd", "completion"),
         "version": ("mcpkeeper.cli.completion_cmd", "version"),
     }
