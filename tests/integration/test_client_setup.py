@@ -1,4 +1,4 @@
-"""``mcpkeeper client setup|remove|list`` on real files in a temporary home, for every client and platform rule."""
+"""``mcpkeeper client setup|remove|list`` on real files in a temporary home, every client and platform."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ ROOTS = {"vscode": "servers", "vscode-workspace": "servers"}
 def _state(tmp_path: Path, *, client_auth: bool = False) -> Path:
     state = tmp_path / "state"
     WorkloadStore(state).put(
-        WorkloadConfig(name="gh", remote_url="https://mcp.example.com/mcp", port=PORT, client_auth=client_auth)
+        WorkloadConfig(
+            name="gh", remote_url="https://mcp.example.com/mcp", port=PORT, client_auth=client_auth
+        )
     )
     return state
 
@@ -60,7 +62,9 @@ def _machine(tmp_path: Path, system: str) -> Machine:
 
 
 @pytest.mark.parametrize("system", ["linux", "darwin", "win32"])
-@pytest.mark.parametrize("client", ["claude-desktop", "claude-code", "cursor", "vscode", "vscode-workspace", "windsurf"])
+@pytest.mark.parametrize(
+    "client", ["claude-desktop", "claude-code", "cursor", "vscode", "vscode-workspace", "windsurf"]
+)
 def test_setup_writes_the_real_file_of_each_client_on_each_platform(
     tmp_path: Path, client: str, system: str
 ) -> None:
@@ -68,7 +72,8 @@ def test_setup_writes_the_real_file_of_each_client_on_each_platform(
     machine = _machine(tmp_path, system)
     path = machine.home / (RELATIVE[system].get(client) or SAME_EVERYWHERE[client])
     root = ROOTS.get(client, "mcpServers")
-    original = f'{{\n  // the user\'s own\n  "{root}": {{\n    "mine": {{"command": "node", "args": ["s.js"]}}\n  }}\n}}\n'
+    mine = '{"command": "node", "args": ["s.js"]}'
+    original = f'{{\n  // the user\'s own\n  "{root}": {{\n    "mine": {mine}\n  }}\n}}\n'
     path.parent.mkdir(parents=True)
     path.write_text(original)
 
@@ -130,7 +135,9 @@ def test_cli_sets_up_the_installed_clients_and_keeps_claude_code_own_keys(tmp_pa
     home = tmp_path / "home"
     (home / ".cursor").mkdir(parents=True)
     claude = home / ".claude.json"
-    claude.write_text(json.dumps({"numStartups": 41, "projects": {"/p": {"mcpServers": {}}}}, indent=2) + "\n")
+    claude.write_text(
+        json.dumps({"numStartups": 41, "projects": {"/p": {"mcpServers": {}}}}, indent=2) + "\n"
+    )
     claude.chmod(0o644)
 
     code, out, err = _cli(tmp_path, "client", "setup", "gh", "--dry-run")
@@ -141,7 +148,10 @@ def test_cli_sets_up_the_installed_clients_and_keeps_claude_code_own_keys(tmp_pa
 
     code, out, err = _cli(tmp_path, "client", "setup", "gh", "-o", "json")
     assert code == 0, err
-    assert {(row["client"], row["action"]) for row in json.loads(out)} == {("claude-code", "add"), ("cursor", "add")}
+    assert {(row["client"], row["action"]) for row in json.loads(out)} == {
+        ("claude-code", "add"),
+        ("cursor", "add"),
+    }
     document = json.loads(claude.read_text())
     assert document["numStartups"] == 41 and document["projects"] == {"/p": {"mcpServers": {}}}
     assert document["mcpServers"]["gh"] == {
@@ -167,7 +177,9 @@ def test_cli_refuses_to_replace_a_server_it_did_not_write(tmp_path: Path) -> Non
     _state(tmp_path)
     cursor = tmp_path / "home" / ".cursor" / "mcp.json"
     cursor.parent.mkdir(parents=True)
-    foreign = {"mcpServers": {"gh": {"command": "npx", "args": ["mcp-remote", "https://mcp.example.com/mcp"]}}}
+    foreign = {
+        "mcpServers": {"gh": {"command": "npx", "args": ["mcp-remote", "https://mcp.example.com/mcp"]}}
+    }
     cursor.write_text(json.dumps(foreign))
     env = cli_env(tmp_path / "state", {"HOME": str(tmp_path / "home")})
     done = run_cli(tmp_path / "state", "client", "setup", "gh", "--client", "cursor", env=env)

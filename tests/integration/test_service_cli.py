@@ -24,7 +24,9 @@ def _systemd_user_session() -> bool:
     return done.returncode == 0
 
 
-@pytest.mark.skipif(_systemd_user_session(), reason="this machine has a systemd user session: no fallback to see")
+@pytest.mark.skipif(
+    _systemd_user_session(), reason="this machine has a systemd user session: no fallback to see"
+)
 def test_install_without_systemd_falls_back_says_so_and_starts_the_daemon(tmp_path: Path) -> None:
     state, user_home = tmp_path / "state", tmp_path / "home"
     env = cli_env(state, {"HOME": str(user_home)})

@@ -125,7 +125,9 @@ def test_install_with_a_systemd_user_manager(tmp_path: Path) -> None:
 
 def test_install_falls_back_to_xdg_autostart_without_a_systemd_user_session(tmp_path: Path) -> None:
     manager = FakeManager({"--user show-environment": (1, "Failed to connect to bus: No medium found")})
-    report = install("linux", tmp_path, {}, COMMAND, {"MCPKEEPER_HOME": "/s"}, tmp_path / "d.log", run=manager)
+    report = install(
+        "linux", tmp_path, {}, COMMAND, {"MCPKEEPER_HOME": "/s"}, tmp_path / "d.log", run=manager
+    )
     assert report.manager == "xdg-autostart"
     assert report.path == tmp_path / ".config" / "autostart" / "mcpkeeper.desktop"
     assert report.path.read_text() == xdg_autostart_entry(COMMAND, {"MCPKEEPER_HOME": "/s"})
@@ -133,12 +135,17 @@ def test_install_falls_back_to_xdg_autostart_without_a_systemd_user_session(tmp_
     assert "@reboot env MCPKEEPER_HOME=/s '/home/ann/My Tools/venv/bin/mcpkeeper' serve" in report.notes[1]
     assert not (tmp_path / ".config" / "systemd").exists()
     missing = FakeManager({"--user show-environment": (127, "systemctl: not found")})
-    assert install("linux", tmp_path, {}, COMMAND, {}, tmp_path / "d.log", run=missing).manager == "xdg-autostart"
+    assert (
+        install("linux", tmp_path, {}, COMMAND, {}, tmp_path / "d.log", run=missing).manager
+        == "xdg-autostart"
+    )
 
 
 def test_a_failing_systemctl_is_one_line_with_its_words(tmp_path: Path) -> None:
     manager = FakeManager({"--user enable --now mcpkeeper.service": (1, "Failed to enable unit:\n  denied")})
-    with pytest.raises(ServiceError, match="enable --now mcpkeeper.service failed: Failed to enable unit: denied"):
+    with pytest.raises(
+        ServiceError, match=r"enable --now mcpkeeper\.service failed: Failed to enable unit: denied"
+    ):
         _install(tmp_path, "linux", manager)
 
 
@@ -172,7 +179,9 @@ def test_uninstall_stops_and_removes_what_install_wrote(tmp_path: Path) -> None:
     plist = _install(tmp_path, "darwin", FakeManager())
     manager = FakeManager()
     uninstall("darwin", tmp_path, {}, run=manager)
-    assert not plist.exists() and manager.calls == [["launchctl", "bootout", f"gui/{os.getuid()}/dev.mcpkeeper.daemon"]]
+    assert not plist.exists() and manager.calls == [
+        ["launchctl", "bootout", f"gui/{os.getuid()}/dev.mcpkeeper.daemon"]
+    ]
 
 
 def test_status_says_what_the_manager_runs_and_which_installation(tmp_path: Path) -> None:

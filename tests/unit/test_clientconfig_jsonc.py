@@ -58,7 +58,10 @@ def test_unreadable_text_is_a_one_line_error_saying_where(text: str, where: str)
 
 def test_setting_an_entry_keeps_every_comment_and_line_of_a_vscode_file() -> None:
     edited = set_member(VSCODE_SETTINGS, ["servers"], "mine", ENTRY)
-    assert loads(edited) == {**loads(VSCODE_SETTINGS), "servers": {**loads(VSCODE_SETTINGS)["servers"], "mine": ENTRY}}
+    assert loads(edited) == {
+        **loads(VSCODE_SETTINGS),
+        "servers": {**loads(VSCODE_SETTINGS)["servers"], "mine": ENTRY},
+    }
     for line in VSCODE_SETTINGS.splitlines():  # the old lines are all there, in order
         assert line in edited
     assert '        "mine": {\n            "type": "http",' in edited  # the file's 4-space indentation

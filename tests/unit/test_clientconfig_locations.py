@@ -54,7 +54,9 @@ def test_each_client_config_path_on_each_platform(client: str) -> None:
     linux, mac, windows = EXPECTED[client]
     assert str(config_path(client, system="linux", home=LINUX_HOME, env={}, cwd=LINUX_HOME / "proj")) == linux
     assert str(config_path(client, system="darwin", home=MAC_HOME, env={}, cwd=MAC_HOME / "proj")) == mac
-    assert str(config_path(client, system="win32", home=WIN_HOME, env=WIN_ENV, cwd=WIN_HOME / "proj")) == windows
+    assert (
+        str(config_path(client, system="win32", home=WIN_HOME, env=WIN_ENV, cwd=WIN_HOME / "proj")) == windows
+    )
 
 
 def test_the_platform_config_directory_follows_the_environment() -> None:

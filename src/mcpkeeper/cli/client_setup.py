@@ -126,7 +126,14 @@ def plan_setup(
         try:
             entry = desired_entry(kind, target)
             edit = plan_entry(
-                path, kind.root, target.name, entry, ours=ours, force=force, inputs=inputs, secret=target.client_token
+                path,
+                kind.root,
+                target.name,
+                entry,
+                ours=ours,
+                force=force,
+                inputs=inputs,
+                secret=target.client_token,
             )
         except ConfigFileError as exc:
             raise CliError(str(exc)) from None
