@@ -487,6 +487,39 @@ async def test_introspection_and_revocation(auth: FixtureAuthServer, http: httpx
     assert all(auth.verify_access_token(t) is None for t in others)
 
 
+async def test_rfc7009_revocation_endpoint(auth: FixtureAuthServer, http: httpx.AsyncClient) -> None:
+    assert auth.metadata["revocation_endpoint"] == auth.revocation_endpoint
+    pair = auth.mint("cli")
+    refresh, access = pair["refresh_token"], pair["access_token"]
+    form = {"token": refresh, "token_type_hint": "refresh_token", "client_id": "cli"}
+    response = await http.post(auth.revocation_endpoint, data=form)
+    assert response.status_code == 200
+    assert auth.verify_access_token(access) is None  # the grant's access token goes with it
+    spent = await http.post(
+        auth.token_endpoint,
+        data={"grant_type": "refresh_token", "refresh_token": refresh, "client_id": "cli"},
+    )
+    assert spent.json()["error"] == "invalid_grant"
+    again = await http.post(auth.revocation_endpoint, data=form)  # an unknown token: 200 all the same
+    assert again.status_code == 200
+    assert [r["revoked"] for r in auth.revocations] == ["refresh_token", None]
+
+    other = auth.mint("someone-else")["access_token"]
+    refused = await http.post(auth.revocation_endpoint, data={"token": other, "client_id": "cli"})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
+    assert auth.verify_access_token(other) is not None
+    confidential = auth.register_client(token_endpoint_auth_method="client_secret_basic")
+    bad = await http.post(
+        auth.revocation_endpoint, data={"token": other}, auth=(confidential.client_id, "wrong")
+    )
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+
+
+async def test_revocation_can_be_left_out_of_the_metadata() -> None:
+    async with FixtureAuthServer(offer_revocation=False) as auth:
+        assert "revocation_endpoint" not in auth.metadata
+
+
 # -- faults ----------------------------------------------------------------------------
 
 

@@ -77,6 +77,8 @@ class AuthServerMetadata:
     authorization_response_iss_parameter_supported: bool = False
     client_id_metadata_document_supported: bool = False
     device_authorization_endpoint: str | None = None
+    #: RFC 7009 token revocation (``mcpkeeper logout``), when the server offers it.
+    revocation_endpoint: str | None = None
     url: str = ""
 
     @property
@@ -104,6 +106,7 @@ class AuthServerMetadata:
             endpoints[key] = value
         registration = _optional_string(data, "registration_endpoint")
         device = _optional_string(data, "device_authorization_endpoint")
+        revocation = _optional_string(data, "revocation_endpoint")
         require_secure_endpoint(issuer, "issuer")
         require_secure_endpoint(endpoints["authorization_endpoint"], "authorization endpoint")
         require_secure_endpoint(endpoints["token_endpoint"], "token endpoint")
@@ -111,6 +114,8 @@ class AuthServerMetadata:
             require_secure_endpoint(registration, "registration endpoint")
         if device is not None:
             require_secure_endpoint(device, "device authorization endpoint")
+        if revocation is not None:
+            require_secure_endpoint(revocation, "revocation endpoint")
         response_types = _strings(data.get("response_types_supported"))
         if response_types is not None and "code" not in response_types:
             raise DiscoveryError(f"the authorization server {issuer} offers no authorization code flow")
@@ -129,6 +134,7 @@ class AuthServerMetadata:
             is True,
             client_id_metadata_document_supported=data.get("client_id_metadata_document_supported") is True,
             device_authorization_endpoint=device,
+            revocation_endpoint=revocation,
             url=url,
         )
 

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_TOKEN_RESPONSE_BYTES",
     "ClientCredentials",
     "TokenEndpoint",
+    "authenticate_client",
 ]
 
 _log = logging.getLogger(__name__)
@@ -119,18 +120,7 @@ class TokenEndpoint:
         if self.resource:
             form["resource"] = self.resource  # RFC 8707
         headers = {"Accept": "application/json"}
-        auth: httpx.Auth | None = None
-        creds = self.credentials
-        if creds.auth_method == "client_secret_basic" and creds.client_secret is not None:
-            auth = httpx.BasicAuth(creds.client_id, creds.client_secret)
-        elif creds.auth_method == "private_key_jwt" and creds.assertion is not None:
-            form["client_id"] = creds.client_id
-            form["client_assertion_type"] = _JWT_BEARER_ASSERTION
-            form["client_assertion"] = creds.assertion()
-        else:
-            form["client_id"] = creds.client_id
-            if creds.auth_method == "client_secret_post" and creds.client_secret is not None:
-                form["client_secret"] = creds.client_secret
+        auth = authenticate_client(form, self.credentials)
         if self._http is not None:
             return await self._send(self._http, form, headers, auth, progress)
         async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as http:
@@ -166,6 +156,23 @@ class TokenEndpoint:
         if response.status_code != 200:
             raise TokenEndpointError.from_response(response)
         return _parse_token_response(response, issued_at=time.time())
+
+
+def authenticate_client(form: dict[str, str], creds: ClientCredentials) -> httpx.Auth | None:
+    """Add the client's authentication to a token-endpoint-style ``form`` (RFC 6749 §2.3);
+    returns the HTTP Basic auth to send, for ``client_secret_basic``.
+
+    Shared by every request a client authenticates like a token request (RFC 7009 revocation too).
+    """
+    if creds.auth_method == "client_secret_basic" and creds.client_secret is not None:
+        return httpx.BasicAuth(creds.client_id, creds.client_secret)
+    form["client_id"] = creds.client_id
+    if creds.auth_method == "private_key_jwt" and creds.assertion is not None:
+        form["client_assertion_type"] = _JWT_BEARER_ASSERTION
+        form["client_assertion"] = creds.assertion()
+    elif creds.auth_method == "client_secret_post" and creds.client_secret is not None:
+        form["client_secret"] = creds.client_secret
+    return None
 
 
 async def _abandonable(

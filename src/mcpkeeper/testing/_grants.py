@@ -543,6 +543,28 @@ class GrantStore:
         self._access.clear()
         return count
 
+    def revoke_for_client(self, client: RegisteredClient, token: str) -> str | None:
+        """RFC 7009: forget ``token`` (refresh or access) if ``client`` holds it.
+
+        Returns the kind revoked (``refresh_token``/``access_token``), None for a token this
+        server does not know (expired, revoked, never issued: the answer is 200 all the
+        same). A refresh token takes the access tokens of its client and scope with it,
+        as §2.1 says a server should. A token of another client is a :class:`GrantError`.
+        """
+        for kind, table in (("refresh_token", self._refresh), ("access_token", self._access)):
+            grant = table.get(token)
+            if grant is None:
+                continue
+            if grant.client_id != client.client_id:
+                raise GrantError("invalid_request", "the token was issued to another client")
+            del table[token]
+            if kind == "refresh_token":
+                for access, other in list(self._access.items()):
+                    if other.client_id == grant.client_id and other.scope == grant.scope:
+                        del self._access[access]
+            return kind
+        return None
+
     def revoke_refresh(self, token: str) -> bool:
         """Forget a refresh token (it becomes unknown, not spent): the upstream revoked the grant."""
         return self._refresh.pop(token, None) is not None

@@ -84,6 +84,7 @@ class FixtureAuthServer:
         clock: Clock | None = None,
         device_interval: int = 1,
         publish_metadata: bool = True,
+        offer_revocation: bool = True,
     ) -> None:
         self._clock: Clock = clock or SystemClock()
         self.store = GrantStore(
@@ -100,6 +101,10 @@ class FixtureAuthServer:
         #: Poll interval (seconds) announced with device codes (RFC 8628 says 5 by default).
         self.device_interval = device_interval
         self.publish_metadata = publish_metadata
+        #: Whether the metadata names the RFC 7009 revocation endpoint (it answers either way).
+        self.offer_revocation = offer_revocation
+        #: Every revocation request: the hint sent and what was revoked (None: unknown token).
+        self.revocations: list[dict[str, str | None]] = []
         #: The origin the server speaks for (issuer, endpoints), when it is not its own.
         self.public_url: str | None = None
         #: Every registration request body, as received (tests check what clients declare).
@@ -171,6 +176,10 @@ class FixtureAuthServer:
         return f"{self.url}/introspect"
 
     @property
+    def revocation_endpoint(self) -> str:
+        return f"{self.url}/revoke"
+
+    @property
     def device_authorization_endpoint(self) -> str:
         return f"{self.url}/device_authorization"
 
@@ -194,6 +203,14 @@ class FixtureAuthServer:
             "device_authorization_endpoint": self.device_authorization_endpoint,
             "client_id_metadata_document_supported": True,
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "EdDSA"],
+            **(
+                {
+                    "revocation_endpoint": self.revocation_endpoint,
+                    "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+                }
+                if self.offer_revocation
+                else {}
+            ),
         }
 
     # -- run-time switches -----------------------------------------------------------------
@@ -323,6 +340,7 @@ class FixtureAuthServer:
                 Route("/token", self._token, methods=["POST"]),
                 Route("/token", self._token_get, methods=["GET"]),
                 Route("/introspect", self._introspect, methods=["POST"]),
+                Route("/revoke", self._revoke, methods=["POST"]),
                 Route("/device_authorization", self._device_authorization, methods=["POST"]),
                 Route("/device", self._device_page, methods=["GET"]),
             ]
@@ -546,6 +564,30 @@ class FixtureAuthServer:
             resource=resource,
             lifetime=self._lifetime,
         )
+
+    async def _revoke(self, request: Request) -> Response:
+        """RFC 7009 token revocation: the client authenticates as at the token endpoint."""
+        form = await request.form()
+        hint = _form_str(form, "token_type_hint")
+        try:
+            client_id, client_secret = _client_credentials(form, request.headers.get("authorization"))
+            client = self.store.authenticate(
+                client_id,
+                client_secret,
+                assertion=_form_str(form, "client_assertion"),
+                assertion_type=_form_str(form, "client_assertion_type"),
+                audience=self.issuer,
+            )
+            token = _form_str(form, "token")
+            if not token:
+                raise GrantError("invalid_request", "token is required")
+            revoked = self.store.revoke_for_client(client, token)
+        except GrantError as exc:
+            self.revocations.append({"hint": hint, "revoked": None, "error": exc.error})
+            headers = {"WWW-Authenticate": "Basic"} if exc.status == 401 else None
+            return _oauth_error(exc, headers=headers)
+        self.revocations.append({"hint": hint, "revoked": revoked, "error": None})
+        return PlainTextResponse("", headers=_NO_STORE)
 
     async def _introspect(self, request: Request) -> Response:
         form = await request.form()

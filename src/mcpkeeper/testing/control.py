@@ -36,7 +36,11 @@ def create_control_app(auth: FixtureAuthServer, mcp: FixtureMCPServer | None = N
         return JSONResponse({"ok": True, "fault": auth.fault.value})
 
     async def counters(request: Request) -> Response:
-        body: dict[str, Any] = {"auth": auth.counters.to_dict(), "fault": auth.fault.value}
+        body: dict[str, Any] = {
+            "auth": auth.counters.to_dict(),
+            "fault": auth.fault.value,
+            "revocations": list(auth.revocations),
+        }
         if mcp is not None:
             body["mcp"] = {
                 "requests": mcp.requests,
