@@ -111,6 +111,7 @@ command_specs.update(
         "serve": ("mcpkeeper.cli.serve_cmd", "serve"),
         "store": ("mcpkeeper.cli.store_cmd", "store"),
         "shutdown": ("mcpkeeper.cli.lifecycle_cmd", "stop_daemon"),
+        "logout": ("mcpkeeper.cli.logout_cmd", "logout"),
         "client": ("mcpkeeper.cli.client_cmd", "client_app"),
         "service": ("mcpkeeper.cli.service_cmd", "service_app"),
         "completion": ("mcpkeeper.cli.completion_cmd", "completion"),

@@ -7,8 +7,12 @@ started.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from mcpkeeper.cli._options import WorkloadNameArg, checked_name
 from mcpkeeper.cli.daemon_access import require_daemon_workload, start_daemon
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["remove", "restart", "start", "stop", "stop_daemon"]
 
-Action = Callable[["DaemonClient", str], "dict[str, Any] | None"]
+Action = Callable[["DaemonClient", str], "dict[str, Any]"]
 
 
 def stop(name: WorkloadNameArg, output: FormatOpt = OutputFormat.TABLE) -> None:
@@ -39,22 +43,49 @@ def restart(name: WorkloadNameArg, output: FormatOpt = OutputFormat.TABLE) -> No
     _apply(name, lambda client, n: client.restart_workload(n), "restarted", output)
 
 
-def remove(name: WorkloadNameArg, output: FormatOpt = OutputFormat.TABLE) -> None:
-    """Stop a workload and delete it: config, status, history and stored login."""
-    _apply(name, lambda client, n: client.remove_workload(n), "removed", output)
+def remove(
+    name: WorkloadNameArg,
+    no_revoke: Annotated[
+        bool, typer.Option("--no-revoke", help="Only delete the login here; do not tell the server.")
+    ] = False,
+    output: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Stop a workload and delete it: config, status, history, log and stored login (revoked
+    at the server when it offers RFC 7009)."""
+    from mcpkeeper.api.client import DaemonError
+    from mcpkeeper.cli.forget_login import revocation_json, revocation_line, revoke_stored, stored_login
+
+    home = state_home()
+    require_daemon_workload(home, checked_name(name))
+    with start_daemon(home) as client:
+        with contextlib.suppress(DaemonError):  # an unreadable config cannot be stopped; rm still works
+            client.stop_workload(name)  # its refresher is done: the stored login is the last one
+        login = stored_login(home, name)
+        client.remove_workload(name)
+    outcome = (
+        revoke_stored(login) if login is not None and login.token is not None and not no_revoke else None
+    )
+    if output is OutputFormat.JSON:
+        print_json({"name": name, "removed": True, "revocation": revocation_json(outcome)})
+        return
+    print(f"{name}: removed")
+    line = revocation_line(outcome)
+    if line is not None:
+        print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
 
 
-def stop_daemon() -> None:
+def stop_daemon(output: FormatOpt = OutputFormat.TABLE) -> None:
     """Stop the background daemon (workloads come back when it starts again)."""
     from mcpkeeper.cli.daemon_access import connect_running_daemon
 
     client = connect_running_daemon(state_home())
-    if client is None:
-        print("The daemon is not running.")
-        return
-    with client:
-        client.shutdown()
-    print("Daemon stopping.")
+    if client is not None:
+        with client:
+            client.shutdown()
+    if output is OutputFormat.JSON:
+        print_json({"was_running": client is not None})
+    else:
+        print("Daemon stopping." if client is not None else "The daemon is not running.")
 
 
 def _apply(name: str, action: Action, verb: str, output: OutputFormat) -> None:
@@ -63,10 +94,7 @@ def _apply(name: str, action: Action, verb: str, output: OutputFormat) -> None:
     with start_daemon(home) as client:
         info = action(client, name)
     if output is OutputFormat.JSON:
-        print_json(info if info is not None else {"name": name, "removed": True})
-        return
-    if info is None:
-        print(f"{name}: {verb}")
+        print_json(info)
         return
     reason = f" ({ellipsize(info.get('status_context') or '', 80)})" if info.get("status_context") else ""
     print(f"{name}: {verb}; status {info.get('status')}{reason}")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url, require_writable_home
+from mcpkeeper.cli.client_setup import target_for
 from mcpkeeper.cli.daemon_access import start_daemon
 from mcpkeeper.cli.errors import CliError
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
@@ -34,7 +35,7 @@ from mcpkeeper.cli.interactive_login import (
 )
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.cli.login_cmd import default_workload_name
-from mcpkeeper.cli.snippets import client_snippets, connect_command
+from mcpkeeper.cli.snippets import client_snippets
 from mcpkeeper.state.client_token import load_client_token
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
@@ -117,11 +118,16 @@ def run(
         )
         info = _settled(client, chosen, info)
     token = load_client_token(home) if info.get("client_auth") else None
-    snippets = client_snippets(chosen, str(info.get("url")), command=connect_command(), client_token=token)
+    target = target_for(home, chosen)
+    snippets = client_snippets(
+        chosen, str(info.get("url")), command=target.command, client_token=token, env=target.env
+    )
+    setup = f"mcpkeeper client setup {chosen}"
     if output is OutputFormat.JSON:
-        print_json({"workload": info, "clients": snippets})
+        print_json({"workload": info, "clients": snippets, "client_setup": setup})
     else:
         _print_human(info, snippets)
+        _offer_client_setup(home, chosen, setup)
 
 
 def check_name_free(home: Path, name: str) -> None:
@@ -211,3 +217,34 @@ def _print_human(info: dict[str, Any], snippets: dict[str, dict[str, Any]]) -> N
         out.print(Text(json.dumps(snippet, indent=2)))
         out.print()
     sys.stdout.flush()
+
+
+def _offer_client_setup(home: Path, name: str, setup: str) -> None:
+    """Ask (at a terminal) whether to write the workload into the clients installed here,
+    else say which command does it. Then the hint that keeps URL clients alive after a reboot."""
+    from mcpkeeper.cli.client_cmd import print_plans, run_setup
+    from mcpkeeper.cli.client_setup import Machine, installed_clients
+    from mcpkeeper.clientconfig.clients import CLIENTS
+
+    machine = Machine.current()
+    found = installed_clients(machine)
+    if found and sys.stdin.isatty() and sys.stdout.isatty():
+        labels = ", ".join(CLIENTS[client].label for client in found)
+        if typer.confirm(f"Add {name} to {labels} now?", default=True):
+            print_plans(run_setup(machine, home, name, found), machine, dry_run=False, name=name)
+        else:
+            print(f"Later: {setup}")
+    else:
+        found_note = f" (found here: {', '.join(found)})" if found else ""
+        print(f"To add it to your MCP clients' config files{found_note}: {setup}")
+    if not _starts_at_login():
+        print("To keep URL clients working after a reboot: mcpkeeper service install")
+    sys.stdout.flush()
+
+
+def _starts_at_login() -> bool:
+    import os
+
+    from mcpkeeper.autostart.service import service_files
+
+    return any(path.exists() for path in service_files(sys.platform, Path.home(), os.environ).values())

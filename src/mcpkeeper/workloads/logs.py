@@ -28,12 +28,13 @@ from pathlib import Path
 
 from mcpkeeper.sanitize import redact
 from mcpkeeper.state.paths import ensure_private_dir
-from mcpkeeper.workloads.log_limits import RotatingLogFile
+from mcpkeeper.workloads.log_limits import BACKUPS, RotatingLogFile
 
 __all__ = [
     "TokenRedactingFilter",
     "WorkloadLogRouter",
     "current_workload",
+    "remove_workload_logs",
     "workload_context",
     "workload_log_file",
     "written_to_workload_file",
@@ -126,3 +127,10 @@ def written_to_workload_file(record: logging.LogRecord) -> bool:
 
 def workload_log_file(home: Path, name: str) -> Path:
     return home / "logs" / f"{name}.log"
+
+
+def remove_workload_logs(home: Path, name: str) -> None:
+    """Delete a workload's log and its rotated copies (``rm``: nothing of it is left behind)."""
+    base = workload_log_file(home, name)
+    for path in (base, *(base.with_name(f"{base.name}.{index}") for index in range(1, BACKUPS + 1))):
+        path.unlink(missing_ok=True)

@@ -43,6 +43,7 @@ from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
+from mcpkeeper.workloads.logs import remove_workload_logs
 from mcpkeeper.workloads.runtime import WorkloadRuntime
 from mcpkeeper.workloads.status_gate import StatusGate
 from mcpkeeper.workloads.supervisor import RestartPolicy, Supervisor
@@ -282,7 +283,7 @@ class WorkloadManager:
             await self._launch(config)
 
     async def remove(self, name: str) -> None:
-        """Stop the workload and forget it: config, status, history and stored secrets."""
+        """Stop the workload and forget it: config, status, history, log and stored secrets."""
         async with self._lock(name):
             with contextlib.suppress(InvalidWorkloadError):  # unreadable: rm is how the user deals with it
                 self.config(name)
@@ -291,6 +292,7 @@ class WorkloadManager:
             self.configs.delete(name)
             self.configs.discard_quarantined(name)
             self.statuses.delete(name)
+            remove_workload_logs(self.home, name)
             if self._remove_secrets is not None:
                 self._remove_secrets(name)
         self._locks.pop(name, None)
