@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -94,8 +95,12 @@ def test_list_table_shows_every_column_and_hides_user_stopped(tmp_path: Path) ->
     done = run_cli(tmp_path, "list")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "STATUS", "REMOTE", "LOCAL", "URL", "SINCE", "REASON"]
-    rows = {line.split()[0]: line for line in lines[1:]}
+    assert lines[0].split() == ["NAME", "STATUS", "REMOTE", "LOCAL", "URL", "SINCE"]
+    # Each row, then its reason on a line of its own (indented).
+    rows = {
+        line.split()[0]: line + "\n" + reason for line, reason in zip(lines[1::2], lines[2::2], strict=True)
+    }
+    assert all(reason.startswith("  ") for reason in lines[2::2])
     assert set(rows) == {"alpha", "bravo", "charlie"}
     assert rows["alpha"].split()[1:4] == [
         "running",
@@ -107,6 +112,57 @@ def test_list_table_shows_every_column_and_hides_user_stopped(tmp_path: Path) ->
     assert "ago" in rows["alpha"]
     everything = run_cli(tmp_path, "list", "--all")
     assert "delta" in everything.stdout and "stopped by the user" in everything.stdout
+
+
+def test_list_at_80_columns_in_a_terminal_shortens_visibly(tmp_path: Path) -> None:
+    _put(tmp_path, "alpha", WorkloadStatus.AUTH_RETRYING, "token endpoint answered HTTP 503; " * 4)
+    WorkloadStore(tmp_path).put(
+        WorkloadConfig(
+            name="alpha",
+            remote_url="https://mcp.a-very-long-host-name-indeed.example.com/v1/tenants/acme/mcp",
+            port=42007,
+        )
+    )
+    lines = _in_a_terminal(tmp_path, ["list"], columns=80).splitlines()
+    assert lines and all(len(line) <= 80 for line in lines), lines
+    row = next(line for line in lines if line.startswith("alpha"))
+    assert "…" in row and "http://127.0.0.1:42007" in row
+    assert lines[lines.index(row) + 1].endswith("… (mcpkeeper status alpha)")
+
+
+def _in_a_terminal(home: Path, args: list[str], *, columns: int) -> str:
+    """``mcpkeeper ARGS`` with its stdout on a pseudo-terminal ``columns`` wide; what it printed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {**cli_env(home), "COLUMNS": str(columns), "TERM": "dumb", "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [*CLI, *args], stdout=follower, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env
+    )
+    os.close(follower)
+    chunks = []
+    deadline = time.monotonic() + 15
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+        process.wait(15)
+    assert process.returncode == 0
+    return b"".join(chunks).decode().replace("\r\n", "\n")
 
 
 def test_list_json_is_a_list_of_workload_objects(tmp_path: Path) -> None:

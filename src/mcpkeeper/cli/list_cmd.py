@@ -12,13 +12,10 @@ from typing import Annotated
 import typer
 
 from mcpkeeper.cli.overview import WorkloadRow, load_rows
-from mcpkeeper.cli.render import ellipsize, humanise_age, printable, status_style
+from mcpkeeper.cli.render import humanise_age, printable, status_style
 from mcpkeeper.state.paths import state_home
 
 __all__ = ["OutputFormat", "list_workloads", "print_json"]
-
-_REASON_WIDTH = 60
-_PIPE_WIDTH = 250  # not a terminal: do not wrap or cut for an 80-column default
 
 
 class OutputFormat(StrEnum):
@@ -62,28 +59,32 @@ def print_json(data: object) -> None:
 
 
 def _print_table(rows: list[WorkloadRow], footer: str | None = None) -> None:
+    """The table fitted to the terminal (:mod:`.list_layout`); piped, nothing is shortened."""
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
-    console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+    from mcpkeeper.cli.list_layout import ListRow, table_lines
+
+    terminal = sys.stdout.isatty()
+    console = Console(highlight=False, soft_wrap=True)
     if not rows:
-        console.print("No workloads. Start one with: mcpkeeper run URL", style="dim", highlight=False)
+        console.print("No workloads. Start one with: mcpkeeper run URL", style="dim")
         return
     now = datetime.now(UTC)
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("NAME", "STATUS", "REMOTE", "LOCAL URL", "SINCE", "REASON"):
-        table.add_column(column, no_wrap=column != "REASON", overflow="fold")
-    for row in rows:
-        # Text, not str: a reason like "[bold]" must print as written, not as markup.
-        table.add_row(
-            Text(row.name),
-            Text(row.status, style=status_style(row.status)),
-            Text(printable(row.remote_url or "-")),
-            Text(row.url or "-"),
-            Text(humanise_age(row.updated_at, now)),
-            Text(ellipsize(row.status_context, _REASON_WIDTH)),
+    shown = [
+        ListRow(
+            name=printable(row.name),
+            status=row.status,
+            status_style=status_style(row.status),
+            remote=printable(row.remote_url or "-"),
+            local_url=row.url or "-",
+            since=humanise_age(row.updated_at, now),
+            reason=printable(row.status_context),
         )
-    console.print(table, highlight=False)
+        for row in rows
+    ]
+    for line in table_lines(shown, console.width if terminal else None):
+        # Text, not str: a reason like "[bold]" must print as written, not as markup.
+        console.print(Text.assemble(*((text, style or "") for text, style in line)))
     if footer:
-        console.print(footer, style="dim", highlight=False)
+        console.print(footer, style="dim")
