@@ -352,6 +352,27 @@ def test_logs_prints_tails_and_follows(tmp_path: Path) -> None:
     assert captured.read_text() == "line one\nline two\nline three\nappended later\n"
 
 
+def test_logs_as_json_lines(tmp_path: Path) -> None:
+    _populate(tmp_path)
+    log = workload_log_file(tmp_path, "alpha")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(
+        "2025-01-02 10:00:00,123 INFO mcpkeeper.workload: alpha: token refreshed: expires in 1h\n"
+        "Traceback (most recent call last):\n"
+    )
+    done = run_cli(tmp_path, "logs", "alpha", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [
+        {
+            "time": "2025-01-02 10:00:00,123",
+            "level": "INFO",
+            "logger": "mcpkeeper.workload",
+            "message": "alpha: token refreshed: expires in 1h",
+        },
+        {"message": "Traceback (most recent call last):"},
+    ]
+
+
 def test_list_imports_no_heavy_module(tmp_path: Path) -> None:
     """Start-up guard: ``list`` must not pay for the HTTP stack, servers, the MCP SDK, locks or pydantic."""
     _populate(tmp_path)

@@ -38,6 +38,7 @@ from mcpkeeper.cli.interactive_login import (
     login_interactively,
     login_options,
 )
+from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.durations import format_duration, parse_duration
 from mcpkeeper.state.names import NAME_PATTERN, validate_name
 from mcpkeeper.state.paths import state_home
@@ -156,6 +157,7 @@ def login(
     private_key: PrivateKeyOpt = None,
     client_metadata_url: ClientMetadataUrlOpt = None,
     device: DeviceOpt = False,
+    output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Log in to an OAuth-protected MCP server (browser, device code, client credentials); keep the tokens."""
     from rich.console import Console
@@ -186,7 +188,27 @@ def login(
         store=store,
         challenge=_challenge(chosen.challenge),
     )
+    if output is OutputFormat.JSON:
+        print_json(_result_json(result))
+        return
     _report(Console(highlight=False), Console(stderr=True, highlight=False), result)
+
+
+def _result_json(result: LoginResult) -> dict[str, object]:
+    """What a login did, for scripts: the same facts as the human report, never a token."""
+    return {
+        "name": result.name,
+        "remote_url": result.remote_url,
+        "auth_required": result.auth_required,
+        "issuer": result.issuer,
+        "client_id": result.client_id,
+        "registered_client": result.registered_client,
+        "scopes": list(result.scopes),
+        "granted_scope": result.granted_scope,
+        "expires_at": result.expires_at,
+        "has_refresh_token": result.has_refresh_token,
+        "warnings": list(result.warnings),
+    }
 
 
 def _challenge(header: str | None) -> BearerChallenge | None:
