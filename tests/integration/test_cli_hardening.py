@@ -241,7 +241,11 @@ def test_list_and_status_print_server_text_without_escapes_or_extra_lines(tmp_pa
         assert done.returncode == 0, done.stderr
         for bad in ("\x1b", "\x07", "\r", "\u202e"):
             assert bad not in done.stdout, repr(done.stdout)
-    assert next(line for line in table.stdout.splitlines() if "forged second line" in line).startswith("w ")
+    lines = table.stdout.splitlines()
+    # The reason has a line of its own, right under its row; the CR/LF in it forged no other.
+    reason = next(index for index, line in enumerate(lines) if "forged second line" in line)
+    assert lines[reason - 1].startswith("w ") and lines[reason].startswith("  token endpoint said:")
+    assert sum("forged second line" in line for line in lines) == 1
     assert sum("forged second line" in line for line in detail.stdout.splitlines()) == 2  # reason + history
 
 
