@@ -139,6 +139,8 @@ async def perform_login(
     client_metadata_url: str | None = None,
     challenge: BearerChallenge | None = None,
     pasted: AsyncIterator[str] | None = None,
+    resource: str | None = None,
+    omit_resource: bool = False,
 ) -> LoginResult:
     """Log in to ``remote_url`` and store the result as workload ``name``.
 
@@ -148,6 +150,11 @@ async def perform_login(
     ``progress`` one-line step descriptions; ``open_browser`` None leaves opening the URL
     to the user; ``pasted`` yields URLs the user pastes when the browser cannot reach the
     callback. Raises :class:`LoginError` (one-line message) and stores nothing on failure.
+
+    ``resource`` replaces the RFC 8707 resource indicator discovery found (mcp-remote's
+    ``--resource``, one grant per tenant of a shared server); ``omit_resource`` sends none
+    (for servers that refuse the parameter). Either way the stored login keeps it, so every
+    refresh agrees with the authorization.
     """
     if client_metadata_url is not None:
         check_client_metadata_url(client_metadata_url)
@@ -164,6 +171,8 @@ async def perform_login(
     if isinstance(start, LoginResult):
         return start
     found, previous, warnings = start.found, start.previous, start.warnings
+    if resource is not None or omit_resource:
+        found = replace(found, resource=resource or "")  # "": no resource parameter at all
     require_s256(found.metadata)
     document = _metadata_document(found, client_id, client_metadata_url)
     reusable = _reusable_client(previous, found, client_id, client_secret, document)

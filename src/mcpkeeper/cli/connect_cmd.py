@@ -24,7 +24,7 @@ from mcpkeeper.state.workload_store import CorruptStateError, WorkloadStore
 from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.info import local_url
 
-__all__ = ["bridge_stdio", "client_headers", "connect"]
+__all__ = ["bridge_stdio", "client_headers", "connect", "daemon_target"]
 
 _NOT_RUNNING = frozenset({"stopped", "error", "unknown"})
 
@@ -33,7 +33,7 @@ def connect(name: WorkloadNameArg) -> None:
     """Bridge stdin/stdout (MCP stdio) to a workload, starting the daemon and workload if needed."""
     home = state_home()
     checked_name(name)
-    target = _foreground_target(home, name) or _daemon_target(home, name)
+    target = _foreground_target(home, name) or daemon_target(home, name)
     url, needs_token = target
     bridge_stdio(url, client_headers(home) if needs_token else None)
 
@@ -70,7 +70,8 @@ def _foreground_target(home: Path, name: str) -> tuple[str, bool] | None:
     return url, client_auth_required(config.client_auth)
 
 
-def _daemon_target(home: Path, name: str) -> tuple[str, bool]:
+def daemon_target(home: Path, name: str) -> tuple[str, bool]:
+    """The daemon workload's local URL (and whether it needs the client token), started if needed."""
     if not WorkloadStore(home).exists(name):
         raise CliError(f"no workload named {name!r} (see 'mcpkeeper list --all')", ExitCode.NOT_FOUND)
     with start_daemon(home) as client:

@@ -118,6 +118,10 @@ class LoginOptions:
     private_key: Path | None = None
     client_metadata_url: str | None = None
     device: bool = False
+    #: RFC 8707 resource to ask for instead of the discovered one (mcp-remote's ``--resource``).
+    resource: str | None = None
+    #: Send no resource indicator (mcp-remote's ``--disable-resource-parameter``).
+    omit_resource: bool = False
 
 
 def login_options(
@@ -224,6 +228,12 @@ async def login_in_loop(
 
     store = store or CredentialStore.open()
     options = _repeat_stored_kind(options, _stored(store, name, remote_url))
+    if (options.resource is not None or options.omit_resource) and (
+        options.device or options.grant is Grant.CLIENT_CREDENTIALS
+    ):
+        from mcpkeeper.cli.errors import CliError, ExitCode
+
+        raise CliError("--resource and --disable-resource-parameter go with a browser login", ExitCode.USAGE)
     say = progress or _print_progress
     wait = DEFAULT_LOGIN_TIMEOUT if timeout is None else timeout
     if options.grant is Grant.CLIENT_CREDENTIALS:
@@ -270,6 +280,8 @@ async def login_in_loop(
             client_metadata_url=options.client_metadata_url,
             challenge=challenge,
             pasted=pasted,
+            resource=options.resource,
+            omit_resource=options.omit_resource,
         )
     finally:
         if pasted is not None:

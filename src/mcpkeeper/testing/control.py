@@ -49,6 +49,7 @@ def create_control_app(auth: FixtureAuthServer, mcp: FixtureMCPServer | None = N
                 "tool_calls": dict(mcp.tool_calls),
                 "last_authorization_present": mcp.last_authorization_present,
                 "seen_token_count": mcp.seen_token_count,
+                "custom_headers": dict(mcp.custom_headers),
             }
         return JSONResponse(body)
 

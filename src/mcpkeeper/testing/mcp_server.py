@@ -229,6 +229,8 @@ class FixtureMCPServer:
         self.statuses: Counter[int] = Counter()
         #: Tool invocations by tool name.
         self.tool_calls: Counter[str] = Counter()
+        #: The last value of each custom (``X-…``) request header: what a client or proxy forwarded.
+        self.custom_headers: dict[str, str] = {}
         self._seen_tokens: set[str] = set()
 
     def saw_token(self, token: str) -> bool:
@@ -247,6 +249,9 @@ class FixtureMCPServer:
             self.mcp_requests += 1
         authorization = _header(scope, b"authorization")
         self.last_authorization_present = authorization is not None
+        for key, value in scope["headers"]:
+            if key[:2].lower() == b"x-":
+                self.custom_headers[key.decode("latin-1").lower()] = value.decode("latin-1")
         if authorization is not None and authorization[:7].lower() == "bearer ":
             self._seen_tokens.add(authorization[7:].strip())
 
