@@ -146,6 +146,7 @@ command_examples.update(
         "service status": "mcpkeeper service status -o json",
         "completion": 'eval "$(mcpkeeper completion bash)"',
         "version": "mcpkeeper version -o json",
+        "store": "mcpkeeper store push mcp.example.com --store redis://127.0.0.1:6379/0",
     }
 )
 

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 
 __all__ = ["store"]
 
@@ -25,14 +26,17 @@ def store(
     names: Annotated[list[str] | None, typer.Argument(metavar="NAME...", help="Workloads to push.")] = None,
     url: Annotated[
         str | None,
-        typer.Option("--store", envvar="MCPKEEPER_STORE", help="The shared store: redis://HOST:PORT/DB."),
+        typer.Option(
+            "--store", metavar="URL", envvar="MCPKEEPER_STORE", help="The shared store: redis://HOST:PORT/DB."
+        ),
     ] = None,
+    output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Manage a gateway's shared store (keygen, push NAME..., rekey)."""
     if action == "keygen":
         from mcpkeeper.state.sealing import new_key
 
-        print(new_key())
+        _say({"key": new_key()}, output)
         return
     if action not in ("push", "rekey"):
         raise CliError(f"unknown action {action!r}: keygen, push or rekey", ExitCode.USAGE)
@@ -40,7 +44,15 @@ def store(
         raise CliError("give the shared store: --store redis://… (or MCPKEEPER_STORE)", ExitCode.USAGE)
     if action == "push" and not names:
         raise CliError("push which workloads? mcpkeeper store push NAME...", ExitCode.USAGE)
-    print(asyncio.run(_run(action, url, names or [])))
+    _say({"action": action, "result": asyncio.run(_run(action, url, names or []))}, output)
+
+
+def _say(facts: dict[str, str], output: OutputFormat) -> None:
+    """The JSON object for scripts; for people, its last value (the key, or what was done)."""
+    if output is OutputFormat.JSON:
+        print_json(facts)
+    else:
+        print(list(facts.values())[-1])
 
 
 async def _run(action: str, url: str, names: list[str]) -> str:
