@@ -3,6 +3,8 @@
 Completion: the script printed here makes the shell call ``mcpkeeper`` back with
 ``_MCPKEEPER_COMPLETE`` set; the CLI's entry point (typer) answers with the commands,
 options, and (for NAME arguments) the workload names found in the state directory.
+The scripts and the shells' protocol are typer's (``typer._completion_shared`` and
+``_completion_classes``, which its public ``typer.completion`` uses without exporting).
 """
 
 from __future__ import annotations
