@@ -68,7 +68,9 @@ def test_client_snippets_match_each_clients_schema() -> None:
     }
     assert snippets["Cursor"] == {"mcpServers": {"gh": {"url": "http://127.0.0.1:4100/mcp"}}}
     assert snippets["VS Code"] == {"servers": {"gh": {"type": "http", "url": "http://127.0.0.1:4100/mcp"}}}
-    assert snippets["Claude Code"] == {"mcpServers": {"gh": {"type": "http", "url": "http://127.0.0.1:4100/mcp"}}}
+    assert snippets["Claude Code"] == {
+        "mcpServers": {"gh": {"type": "http", "url": "http://127.0.0.1:4100/mcp"}}
+    }
     assert snippets["Windsurf"] == {"mcpServers": {"gh": {"serverUrl": "http://127.0.0.1:4100/mcp"}}}
     json.dumps(snippets)  # printable as JSON as-is
 
