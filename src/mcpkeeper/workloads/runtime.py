@@ -42,6 +42,7 @@ from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.grants import Grant, GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context, workload_log_file
+from mcpkeeper.workloads.observer import NO_WORKLOAD_OBSERVER, WorkloadObserver
 from mcpkeeper.workloads.reauth import ForegroundLogin, WorkloadReauthorizer
 from mcpkeeper.workloads.status_gate import StatusGate
 
@@ -76,6 +77,7 @@ class WorkloadRuntime:
         http: httpx.AsyncClient | None = None,
         login: ForegroundLogin | None = None,
         listen: bool = True,
+        observer: WorkloadObserver = NO_WORKLOAD_OBSERVER,
     ) -> None:
         if config.port is None:
             raise ValueError(f"workload {config.name} has no port assigned")
@@ -86,6 +88,7 @@ class WorkloadRuntime:
         self._retry_config = retry_config or RetryConfig.from_env()
         self._clock = clock
         self._http = http
+        self._observer = observer
         self._monitor: MonitoredTokenSource | None = None
         self._monitor_task: asyncio.Task[None] | None = None
         self._app: ProxyApp | None = None
@@ -153,6 +156,7 @@ class WorkloadRuntime:
             client_token=client_token,
             reauthorizer=self._reauthorizer,
             behind_gateway=not self._listen,
+            observer=self._observer.proxy_observer(self.name),
         )
         if sock is not None:
             self._server = InLoopServer(self._app, sock, name=self.name, lifespan="off")
@@ -180,6 +184,7 @@ class WorkloadRuntime:
             clock=self._clock,
             probe=grant.probe,
             name=self.name,
+            observer=self._observer.monitor_observer(self.name),
         )
 
     # -- what the reauthorizer needs (workloads.reauth) ----------------------------------
