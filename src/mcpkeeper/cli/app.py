@@ -106,6 +106,7 @@ command_specs.update(
         "serve": ("mcpkeeper.cli.serve_cmd", "serve"),
         "store": ("mcpkeeper.cli.store_cmd", "store"),
         "shutdown": ("mcpkeeper.cli.lifecycle_cmd", "stop_daemon"),
+        "dashboard": ("mcpkeeper.cli.dashboard_cmd", "dashboard"),
     }
 )
 

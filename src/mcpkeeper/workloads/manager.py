@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -43,6 +44,7 @@ from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
+from mcpkeeper.workloads.observer import NO_WORKLOAD_OBSERVER, WorkloadObserver
 from mcpkeeper.workloads.runtime import WorkloadRuntime
 from mcpkeeper.workloads.status_gate import StatusGate
 from mcpkeeper.workloads.supervisor import RestartPolicy, Supervisor
@@ -71,6 +73,8 @@ class _Slot:
     first_start: asyncio.Future[None] = field(default_factory=_new_future)
     runtime: WorkloadRuntime | None = None
     task: asyncio.Task[None] | None = None
+    #: When the current runtime started serving (ToolHive's ``started_at``: changes on restart).
+    started_at: datetime | None = None
 
 
 class WorkloadManager:
@@ -88,8 +92,10 @@ class WorkloadManager:
         remove_secrets: Callable[[str], None] | None = None,
         store: Store | None = None,
         listen: bool = True,
+        observer: WorkloadObserver = NO_WORKLOAD_OBSERVER,
     ) -> None:
         self.home = home
+        self.observer = observer
         store = store or FileStore(home)
         self.configs: WorkloadConfigs = store.workloads
         self.statuses: StatusRecords = store.statuses
@@ -142,6 +148,11 @@ class WorkloadManager:
         slot = self._slots.get(name)
         runtime = slot.runtime if slot is not None else None
         return runtime.snapshot() if runtime is not None else None
+
+    def started_at(self, name: str) -> datetime | None:
+        """When the workload's proxy last started serving; None while it is not running."""
+        slot = self._slots.get(name)
+        return slot.started_at if slot is not None and slot.runtime is not None else None
 
     def stored_token(self, name: str) -> Token | None:
         """The stored login's token (for facts shown while no monitor runs)."""
@@ -291,6 +302,7 @@ class WorkloadManager:
             self.configs.delete(name)
             self.configs.discard_quarantined(name)
             self.statuses.delete(name)
+            self.observer.forget(name)
             if self._remove_secrets is not None:
                 self._remove_secrets(name)
         self._locks.pop(name, None)
@@ -352,7 +364,8 @@ class WorkloadManager:
         if config.port is None:  # a config written by hand: pick its port once, for good
             config = config.model_copy(update={"port": self._choose_port(config.name, None)})
             self.configs.put(config)
-        slot = _Slot(config=config, gate=StatusGate(self.statuses, config.name))
+        gate = StatusGate(self.statuses, config.name, on_change=self.observer.status_changed)
+        slot = _Slot(config=config, gate=gate)
         events = _SlotEvents(slot.gate, config.name)
         supervisor = Supervisor(
             lambda: self._run_once(slot),
@@ -386,12 +399,14 @@ class WorkloadManager:
             clock=self._clock,
             http=self._http,
             listen=self._listen,
+            observer=self.observer,
         )
         try:
             await runtime.start()
         finally:
             _settle(slot.first_start)
         slot.runtime = runtime
+        slot.started_at = datetime.now(UTC)
         try:
             _, closed = await first_done(slot.stop_requested.wait(), runtime.wait_closed())
             if closed is not None:

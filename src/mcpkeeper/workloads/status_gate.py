@@ -26,7 +26,11 @@ class StatusGate:
     """A ``StatusSink`` for the monitor plus direct writes for the owner."""
 
     def __init__(
-        self, store: StatusRecords, name: str, *, on_change: Callable[[str, WorkloadStatus], None] | None = None
+        self,
+        store: StatusRecords,
+        name: str,
+        *,
+        on_change: Callable[[str, WorkloadStatus], None] | None = None,
     ) -> None:
         self._sink: StoreStatusSink = store.sink(name)
         #: Told of every status recorded, after the write (the daemon's metrics and live views).
