@@ -182,16 +182,16 @@ async def _serve_locked(
     try:
         for sig in handled:
             loop.add_signal_handler(sig, stop.set)
+        if tcp is not None and api_url is not None:  # before the socket answers: clients wait on that
+            await tcp.start()
+            write_api_file(home, api_url, os.getpid())
+            log.info("HTTP API, /metrics and the dashboard on %s (`mcpkeeper dashboard` opens it)", api_url)
         await server.start()
         log.info("mcpkeeper daemon %d serving %s", os.getpid(), socket_path(home))
         if listener is not None and gateway is not None:
             await listener.start()
             scheme = "https" if gateway.tls_cert is not None else "http"
             log.info("gateway listening on %s://%s:%d/<workload>/…", scheme, gateway.host, gateway.port)
-        if tcp is not None and api_url is not None:
-            await tcp.start()
-            write_api_file(home, api_url, os.getpid())
-            log.info("HTTP API, /metrics and the dashboard on %s (`mcpkeeper dashboard` opens it)", api_url)
         restore = asyncio.create_task(manager.restore(), name="restore-workloads")
         restore.add_done_callback(_log_restore_failure)
         if vmcp is not None:
