@@ -332,6 +332,11 @@ class WorkloadManager:
             slot = self._slots.get(name)
             if slot is None or slot.runtime is None:
                 return True  # the next start reads the store anyway
+            if grant.token is not None and not slot.runtime.adopts_logins_in_place:
+                # Started without a login: its monitor cannot renew one; a restart builds it anew.
+                await self._halt(name, None, "")
+                await self._launch(self.config(name))
+                return True
             return slot.runtime.reload_credentials()
 
     async def shutdown(self) -> None:

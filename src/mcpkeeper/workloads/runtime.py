@@ -94,6 +94,8 @@ class WorkloadRuntime:
         self._app: ProxyApp | None = None
         self._server: InLoopServer | None = None
         self._no_login_reason: str | None = None
+        #: The monitor was built without a stored login: its refresher cannot renew anything.
+        self._started_without_login = False
         self._closing = False
         self._log_router = WorkloadLogRouter.install()
         #: ``login`` None (the daemon) refuses what needs a person, saying `mcpkeeper login NAME`.
@@ -144,6 +146,7 @@ class WorkloadRuntime:
             grant = self._grants.load(self.name)
             if grant.token is None and grant.reason:
                 self._no_login_reason = grant.reason
+            self._started_without_login = grant.token is None
             self._monitor = self._new_monitor(grant)
         client_token = None
         if self._listen and client_auth_required(self.config.client_auth):
@@ -241,6 +244,15 @@ class WorkloadRuntime:
         with workload_context(self.name):
             log.info("workload %s: new login loaded", self.name)
             self._monitor.relogin(token)
+
+    @property
+    def adopts_logins_in_place(self) -> bool:
+        """Whether a new login can be handed to the running monitor (:meth:`adopt_login`).
+
+        Not when the monitor started without any login: it holds a refresher that can only
+        refuse, so the owner restarts the workload to build one from the new login.
+        """
+        return not self._started_without_login
 
     def reload_credentials(self) -> bool:
         """Re-read the stored login and serve it (:meth:`adopt_login`); False when none is stored.

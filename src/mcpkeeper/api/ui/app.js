@@ -59,7 +59,9 @@ async function act(name, action) {
     if (action === "login") {
       const login = await api("POST", "/workloads/" + encodeURIComponent(name) + "/login");
       if (login.state === "pending" && login.authorization_url) {
-        const opened = window.open(login.authorization_url, "_blank", "noopener");
+        // Not "noopener": with it window.open returns null, and a blocked tab could not be told apart.
+        const opened = window.open(login.authorization_url, "_blank");
+        if (opened) opened.opener = null;
         say(opened ? "Log in to " + name + " in the new tab." : "Your browser blocked the new tab:", opened ? null : login.authorization_url);
       } else {
         say("Login of " + name + ": " + login.state + (login.error ? " (" + login.error + ")" : ""));
@@ -81,9 +83,11 @@ function strip(row) {
   items.forEach((entry, i) => {
     const from = Math.max(entry.at, start);
     const to = i + 1 < items.length ? items[i + 1].at : now;
-    if (to <= start || to <= from) return;
-    const x = ((from - start) / DAY) * 1000;
-    const rect = svg("rect", { x: x, y: 0, width: Math.max(1, ((to - from) / DAY) * 1000), height: 14, class: "s-" + entry.status });
+    if (to <= start) return;
+    const x = Math.min(998, ((from - start) / DAY) * 1000);
+    // At least 2 of 1000 units wide: a status entered seconds ago still shows at the right end.
+    const width = Math.max(2, ((Math.max(to, from) - from) / DAY) * 1000);
+    const rect = svg("rect", { x: x, y: 0, width: width, height: 14, class: "s-" + entry.status });
     const title = svg("title", {});
     title.textContent = entry.status + " from " + when(entry.at);
     rect.append(title);
@@ -130,10 +134,27 @@ function actionsCell(row) {
   return cell;
 }
 
-function render(rows) {
+// Rows whose data did not change are kept as they are (a button is never swapped under
+// the pointer); "now" changes with every event and is left out of the comparison.
+const drawn = new Map();
 
+function render(rows) {
   const body = document.querySelector("#workloads tbody");
   const fresh = rows.map((row) => {
+    const key = JSON.stringify({ ...row, now: 0 });
+    const kept = drawn.get(row.name);
+    if (kept && kept.key === key) return kept.tr;
+    const tr = draw(row);
+    drawn.set(row.name, { key, tr });
+    return tr;
+  });
+  for (const name of [...drawn.keys()]) if (!rows.some((row) => row.name === name)) drawn.delete(name);
+  body.replaceChildren(...fresh);
+  $("empty").hidden = rows.length > 0;
+  updateExpiries();
+}
+
+function draw(row) {
     const tr = el("tr", { "data-name": row.name, "data-status": row.status });
     const name = el("td", {});
     name.append(el("div", { class: "name" }, row.name), el("div", { class: "url" }, row.url || ""));
@@ -148,10 +169,6 @@ function render(rows) {
     timeline.append(strip(row));
     tr.append(name, status, tokenCell(row), timeline, failures, actionsCell(row));
     return tr;
-  });
-  body.replaceChildren(...fresh);
-  $("empty").hidden = rows.length > 0;
-  updateExpiries();
 }
 
 function connection(state, text) {
