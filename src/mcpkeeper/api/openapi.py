@@ -60,8 +60,17 @@ OPENAPI: dict[str, Any] = {
         f"{API_PREFIX}/workloads": {
             "get": {
                 "summary": "List workloads (stopped/removing hidden unless all=true)",
-                "parameters": [{"name": "all", "in": "query", "schema": {"type": "boolean"}}],
+                "parameters": [
+                    {"name": "all", "in": "query", "schema": {"type": "boolean"}},
+                    {
+                        "name": "group",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "ToolHive's group filter: 'default' is the only group",
+                    },
+                ],
                 "responses": {
+                    "404": _json(_ref("Error"), "no such group (ToolHive's answer)"),
                     "200": _json(
                         {
                             "type": "object",

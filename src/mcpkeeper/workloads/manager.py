@@ -294,6 +294,7 @@ class WorkloadManager:
 
     async def remove(self, name: str) -> None:
         """Stop the workload and forget it: config, status, history and stored secrets."""
+        name = _checked(name)  # a bad name is the caller's mistake (400), not a crash
         async with self._lock(name):
             with contextlib.suppress(InvalidWorkloadError):  # unreadable: rm is how the user deals with it
                 self.config(name)
