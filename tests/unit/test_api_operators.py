@@ -111,3 +111,22 @@ def test_dashboard_row_keeps_the_last_day_and_the_status_before_it() -> None:
     assert row["timeline"][0]["at"] == int((now - timedelta(hours=25)).timestamp())
     assert [f["reason"] for f in row["failures"]] == ["HTTP 403", "old outage"]  # newest first
     assert row["token"] is None and row["now"] == int(now.timestamp())
+
+
+def test_the_grafana_dashboard_uses_only_metrics_the_daemon_exposes() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).parents[2] / "deploy" / "grafana" / "mcpkeeper.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"\b(?:mcpkeeper|process)_[a-z_]+", expr)}
+    from mcpkeeper.auth.monitor import AuthState, MonitorSnapshot
+
+    snapshot = MonitorSnapshot(AuthState.FRESH, "", 2e9, True, None, None, None, None, 0, None)
+    metrics = DaemonMetrics(lambda: [WorkloadFacts("w", None, snapshot)])
+    metrics.monitor_observer("w").attempt_finished(None, 0.1)
+    metrics.proxy_observer("w").response_started(503, 0.01, "auth_retrying")
+    metrics.proxy_observer("w").upstream_broken()
+    exposed = set(re.findall(r"^([a-z_]+)", generate_latest(metrics.registry).decode(), re.MULTILINE))
+    assert used and used <= exposed, used - exposed
