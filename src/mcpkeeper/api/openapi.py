@@ -34,7 +34,7 @@ _ERRORS = {
     "400": _json(_ref("Error"), "bad input (name, URL, port in use, body)"),
     "404": _json(_ref("Error"), "no such workload"),
 }
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
 _INFO_RESPONSE = {"200": _json(_ref("WorkloadInfo"), "the workload after the action"), **_ERRORS}
 
