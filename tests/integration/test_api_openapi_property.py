@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -115,6 +115,16 @@ async def test_every_answer_matches_the_published_description(tmp_path: Path) ->
 
         @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(_OPERATIONS)
+        # Explicit examples run first, whatever the draw: a creation that succeeds, then reads of it.
+        @example(
+            (
+                "post",
+                "/workloads",
+                {},
+                {"name": "alpha", "remote_url": "http://127.0.0.1:9/mcp", "auth": False},
+            )
+        )
+        @example(("get", "/workloads/alpha", {}, None))
         def probe(operation: tuple[str, str, dict[str, str], dict[str, Any] | None]) -> None:
             method, path, params, body = operation
             with httpx.Client(base_url=base, headers=headers, timeout=20.0) as client:
