@@ -10,6 +10,11 @@ Start-up, in this order, so that a second daemon can never half-start next to a 
    state is ``running``, from the stored tokens, without any browser, and serve the
    aggregated MCP endpoint over all of them (vMCP; its URL in ``run/vmcp.json``).
 
+With ``--api 127.0.0.1:PORT`` (or ``MCPKEEPER_API``) the same API is also served on
+loopback TCP behind a bearer token, with ``/metrics`` and the dashboard beside it
+(:mod:`mcpkeeper.api.http_listener`); a port that is taken fails the start, before any
+workload runs.
+
 SIGTERM/SIGINT (or ``POST /shutdown``) stop the API and the vMCP first, then every
 workload (their desired state untouched, so the next daemon restores them), then remove
 the socket and pid file.
@@ -28,8 +33,22 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
 from mcpkeeper.api.app import create_api_app
 from mcpkeeper.api.client import EXIT_ALREADY_RUNNING
+from mcpkeeper.api.dashboard import DashboardSessions, dashboard_link_route, dashboard_routes
+from mcpkeeper.api.events import EventHub
+from mcpkeeper.api.http_listener import (
+    ApiAddressError,
+    BearerGate,
+    api_file,
+    parse_api_address,
+    write_api_file,
+)
+from mcpkeeper.api.metrics import DaemonMetrics, WorkloadFacts
+from mcpkeeper.api.metrics_route import metrics_route
 from mcpkeeper.api.paths import (
     daemon_log_path,
     lock_path,
@@ -39,14 +58,16 @@ from mcpkeeper.api.paths import (
     socket_uses_short_dir,
 )
 from mcpkeeper.api.socket_dir import UnsafeSocketDirError, prepare_socket_dir
+from mcpkeeper.auth.credentials import CredentialStore
 from mcpkeeper.gateway.access import AllowList
 from mcpkeeper.gateway.app import GatewayApp
 from mcpkeeper.gateway.inbound import Authenticator, InboundConfigError
 from mcpkeeper.gateway.listener import GatewayOptions, open_listener
-from mcpkeeper.net import InLoopServer, bind_unix
+from mcpkeeper.net import LOOPBACK, InLoopServer, PortInUseError, bind_loopback, bind_unix
 from mcpkeeper.net.loop import run as run_loop
 from mcpkeeper.proxy.app import create_upstream_client
 from mcpkeeper.state._atomic import atomic_write_bytes
+from mcpkeeper.state.api_token import ensure_api_token
 from mcpkeeper.state.locks import LockTimeout, StateLock
 from mcpkeeper.state.paths import ensure_private_dir, state_home
 from mcpkeeper.state.store import SharedStore, Store, StoreUnreachableError, StoreURLError, open_store
@@ -54,6 +75,7 @@ from mcpkeeper.vmcp.service import VMCPService
 from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import StoreGrantLoader
 from mcpkeeper.workloads.log_limits import RepeatLimitedStreamHandler
+from mcpkeeper.workloads.login_sessions import LoginSessions
 from mcpkeeper.workloads.logs import TokenRedactingFilter, written_to_workload_file
 from mcpkeeper.workloads.manager import WorkloadManager
 
@@ -74,13 +96,17 @@ async def serve(
     ready: Callable[[], None] | None = None,
     store_url: str | None = None,
     gateway: GatewayOptions | None = None,
+    api_address: str | None = None,
 ) -> None:
     """Run the daemon until SIGTERM/SIGINT or ``POST /shutdown``; ``ready`` is called once serving.
 
     ``store_url`` names the state backend (default ``$MCPKEEPER_STORE``, else the files of
     ``home``); ``gateway`` opens the authenticated gateway listener, through which every
     workload is then served (no per-workload loopback ports: replicas may share a host).
+    ``api_address`` (``127.0.0.1:PORT``) also serves the control API, ``/metrics`` and the
+    dashboard on loopback TCP behind a bearer token.
     """
+    api_port = parse_api_address(api_address) if api_address else None
     store = open_store(store_url, home)
     gate = gateway.check() if gateway is not None else None  # a bad setting fails before anything binds
     ensure_private_dir(home)
@@ -94,7 +120,7 @@ async def serve(
     try:
         await store.start()
         try:
-            await _serve_locked(home, ready, store, gateway, gate)
+            await _serve_locked(home, ready, store, gateway, gate, api_port)
         finally:
             await store.aclose()
     finally:
@@ -107,22 +133,46 @@ async def _serve_locked(
     store: Store,
     gateway: GatewayOptions | None,
     gate: tuple[Authenticator, AllowList] | None,
+    api_port: int | None,
 ) -> None:
+    tcp_sock = bind_loopback(api_port) if api_port is not None else None  # taken: fail before anything
     sock = _bind_control_socket(home)
     atomic_write_bytes(pid_path(home), f"{os.getpid()}\n".encode())
     http = create_upstream_client()  # shared by every workload's proxy and refresher
     grants = StoreGrantLoader(home, http=http, store=store)
+    events = EventHub()
+    # The manager reports to the metrics, which read the manager back at scrape time.
+    metrics = DaemonMetrics(lambda: _facts(manager), on_status=events.notify)
     manager = WorkloadManager(
-        home, grants=grants, http=http, remove_secrets=grants.forget, store=store, listen=gateway is None
+        home,
+        grants=grants,
+        http=http,
+        remove_secrets=grants.forget,
+        store=store,
+        listen=gateway is None,
+        observer=metrics,
     )
     following = _follow_store(store, manager)
     listener = None
     if gateway is not None and gate is not None:
         routes = GatewayApp(*gate, app_for=manager.app_for, known=manager.configs.exists)
         listener = open_listener(gateway, routes)
+    logins = LoginSessions(CredentialStore(store.secrets), manager.reload_credentials, http=http)
     stop = asyncio.Event()
-    app = create_api_app(manager, request_shutdown=stop.set)
-    server = InLoopServer(app, sock, name="control-api", lifespan="off")
+    sessions = DashboardSessions(ensure_api_token(home)) if tcp_sock is not None else None
+    api_url = f"http://{LOOPBACK}:{tcp_sock.getsockname()[1]}" if tcp_sock is not None else None
+    link = dashboard_link_route(sessions, lambda: api_url)
+
+    def api_app(extra: list[BaseRoute]) -> Starlette:
+        return create_api_app(
+            manager, request_shutdown=stop.set, logins=logins, events=events, extra_routes=[link, *extra]
+        )
+
+    server = InLoopServer(api_app([]), sock, name="control-api", lifespan="off")
+    tcp: InLoopServer | None = None
+    if tcp_sock is not None and sessions is not None:
+        gated = BearerGate(api_app([metrics_route(metrics.registry), *dashboard_routes(sessions)]), sessions)
+        tcp = InLoopServer(gated, tcp_sock, name="http-api", lifespan="off")
     # The aggregated MCP endpoint over every workload; not in gateway mode, where workloads
     # have no loopback port of their own for it to call.
     vmcp = VMCPService(home, manager) if gateway is None else None
@@ -132,6 +182,10 @@ async def _serve_locked(
     try:
         for sig in handled:
             loop.add_signal_handler(sig, stop.set)
+        if tcp is not None and api_url is not None:  # before the socket answers: clients wait on that
+            await tcp.start()
+            write_api_file(home, api_url, os.getpid())
+            log.info("HTTP API, /metrics and the dashboard on %s (`mcpkeeper dashboard` opens it)", api_url)
         await server.start()
         log.info("mcpkeeper daemon %d serving %s", os.getpid(), socket_path(home))
         if listener is not None and gateway is not None:
@@ -152,7 +206,12 @@ async def _serve_locked(
         if listener is not None:
             await listener.stop()
         following.close()
+        events.close()  # open event streams and log follows end now, not at the grace timeout
         await server.stop()
+        if tcp is not None:
+            await tcp.stop()
+            api_file(home).unlink(missing_ok=True)
+        await logins.aclose()
         if vmcp is not None:
             await vmcp.stop()
         if restore is not None:
@@ -203,6 +262,14 @@ def _follow_store(store: Store, manager: WorkloadManager) -> _Following:
     if isinstance(store, SharedStore):
         store.redis.listeners.append(following.changed)
     return following
+
+
+def _facts(manager: WorkloadManager) -> list[WorkloadFacts]:
+    """What a metrics scrape reads of every workload (config files, status files, live monitors)."""
+    return [
+        WorkloadFacts(config.name, manager.status(config.name), manager.snapshot(config.name))
+        for config in manager.list_configs()
+    ]
 
 
 def _log_restore_failure(task: asyncio.Task[None]) -> None:
@@ -265,13 +332,19 @@ def _raise_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, _WANTED_FILES), hard))
 
 
-def main(*, store_url: str | None = None, gateway: GatewayOptions | None = None) -> None:
-    """Entry point of ``mcpkeeper serve`` (and ``python -m mcpkeeper.daemon``)."""
+def main(
+    *, store_url: str | None = None, gateway: GatewayOptions | None = None, api_address: str | None = None
+) -> None:
+    """Entry point of ``mcpkeeper serve`` (and ``python -m mcpkeeper.daemon``).
+
+    ``api_address`` None reads ``MCPKEEPER_API`` (how a daemon the CLI starts gets one).
+    """
     _configure_logging()
     _raise_file_limit()
+    address = api_address or os.environ.get("MCPKEEPER_API") or None
     try:
-        run_loop(serve(state_home(), store_url=store_url, gateway=gateway))
-    except (StoreURLError, InboundConfigError, StoreUnreachableError) as exc:
+        run_loop(serve(state_home(), store_url=store_url, gateway=gateway, api_address=address))
+    except (StoreURLError, InboundConfigError, StoreUnreachableError, ApiAddressError, PortInUseError) as exc:
         print(f"mcpkeeper serve: {exc}", file=sys.stderr)
         sys.exit(1)
     except DaemonAlreadyRunningError as exc:

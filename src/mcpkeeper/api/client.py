@@ -96,6 +96,10 @@ def _shutdown() -> _Call:
     return _Call("POST", "/shutdown")
 
 
+def _dashboard_link() -> _Call:
+    return _Call("POST", "/dashboard/link")
+
+
 def _request(http: httpx.Client | httpx.AsyncClient, call: _Call) -> httpx.Request:
     return http.build_request(call.method, API_PREFIX + call.path, json=call.body, params=call.params)
 
@@ -202,6 +206,11 @@ class DaemonClient:
     def shutdown(self) -> None:
         self._send(_shutdown())
 
+    def dashboard_link(self) -> dict[str, Any]:
+        """A one-time URL of the dashboard (the daemon must serve the HTTP API)."""
+        result: dict[str, Any] = self._send(_dashboard_link())
+        return result
+
     def close(self) -> None:
         self._http.close()
 
@@ -283,6 +292,10 @@ class AsyncDaemonClient:
 
     async def shutdown(self) -> None:
         await self._send(_shutdown())
+
+    async def dashboard_link(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_dashboard_link())
+        return result
 
     async def aclose(self) -> None:
         await self._http.aclose()

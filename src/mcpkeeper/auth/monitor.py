@@ -125,6 +125,13 @@ Races, and how each is handled (look for "Race:" next to the code):
   idempotent and reports once.
 * Many requests get 401 with the same token at once: only the first forces a refresh; the
   others find a different token served and replay with it.
+
+Observer
+--------
+``observer`` (a :class:`~mcpkeeper.auth.protocols.MonitorObserver`, default a no-op) hears
+the outcome of every token request from :meth:`_attempt`, in the background task, after
+the outcome is applied: the daemon's metrics count attempts by outcome and failure kind
+from it. It is never called from the hot path and never changes what the monitor does.
 """
 
 from __future__ import annotations
@@ -153,7 +160,7 @@ from mcpkeeper.auth.errors import (
     classify,
 )
 from mcpkeeper.auth.progress import RequestProgress
-from mcpkeeper.auth.protocols import ReachabilityProbe, Refresher, StatusSink
+from mcpkeeper.auth.protocols import NO_OBSERVER, MonitorObserver, ReachabilityProbe, Refresher, StatusSink
 from mcpkeeper.auth.token import Token, expiry_skew
 from mcpkeeper.durations import format_duration
 from mcpkeeper.sanitize import server_text
@@ -258,8 +265,10 @@ class MonitoredTokenSource:
         name: str = "",
         rng: random.Random | None = None,
         login_hint: str | None = None,
+        observer: MonitorObserver = NO_OBSERVER,
     ) -> None:
         self._refresher = refresher
+        self._observer = observer
         self._sink = sink
         self._cfg = config or RetryConfig()
         self._clock: Clock = clock or SystemClock()
@@ -622,6 +631,7 @@ class MonitoredTokenSource:
             if generation == self._generation:
                 self._apply_success(exc.token)
                 self._hold_unsaved(exc)
+            self._observer.attempt_finished(None, self._clock.monotonic() - started)
             return None
         except Exception as exc:
             failure = classify(exc)
@@ -629,13 +639,14 @@ class MonitoredTokenSource:
                 raise asyncio.CancelledError from exc
             if generation == self._generation and not failure.permanent:
                 self._note_failure(failure, started)  # a permanent one is the caller's to report
+            self._observer.attempt_finished(failure, self._clock.monotonic() - started)
             return failure
         finally:
             self._in_flight = None
             self._released = False
-        if generation != self._generation:
-            return None  # Race: relogin replaced the grant while we were refreshing.
-        self._apply_success(new_token)
+        if generation == self._generation:  # else Race: relogin replaced the grant meanwhile
+            self._apply_success(new_token)
+        self._observer.attempt_finished(None, self._clock.monotonic() - started)
         return None
 
     async def _watch(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from mcpkeeper.auth.errors import Failure
 from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.token import Token
 from mcpkeeper.state.statuses import WorkloadStatus
 
-__all__ = ["ReachabilityProbe", "Refresher", "StatusSink", "TokenProvider"]
+__all__ = ["NO_OBSERVER", "MonitorObserver", "ReachabilityProbe", "Refresher", "StatusSink", "TokenProvider"]
 
 
 class Refresher(Protocol):
@@ -62,3 +63,27 @@ class TokenProvider(Protocol):
     async def force_refresh(self, rejected: Token) -> Token:
         """The upstream rejected ``rejected`` (401): get a new one, once, single-flight."""
         ...
+
+
+class MonitorObserver(Protocol):
+    """Told of every refresh attempt the monitor makes, for metrics (``mcpkeeper.api.metrics``).
+
+    ``auth`` knows nothing of Prometheus: the daemon passes an observer in, everything
+    else gets :data:`NO_OBSERVER`. Called synchronously from the monitor's background task
+    (never from the hot path, :meth:`MonitoredTokenSource.token`); it must not block.
+    Status transitions are not repeated here: they already reach the :class:`StatusSink`.
+    """
+
+    def attempt_finished(self, failure: Failure | None, seconds: float) -> None:
+        """One token request ended: ``failure`` None for a new token, else how it failed;
+        ``seconds`` from sending to the outcome (monotonic)."""
+        ...
+
+
+class _NoObserver:
+    def attempt_finished(self, failure: Failure | None, seconds: float) -> None:
+        return None
+
+
+#: The observer of a monitor nobody watches.
+NO_OBSERVER: MonitorObserver = _NoObserver()

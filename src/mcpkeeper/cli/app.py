@@ -116,6 +116,7 @@ command_specs.update(
         "service": ("mcpkeeper.cli.service_cmd", "service_app"),
         "completion": ("mcpkeeper.cli.completion_cmd", "completion"),
         "version": ("mcpkeeper.cli.completion_cmd", "version"),
+        "dashboard": ("mcpkeeper.cli.dashboard_cmd", "dashboard"),
     }
 )
 

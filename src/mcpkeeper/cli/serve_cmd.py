@@ -56,6 +56,16 @@ def serve(
             "--behind-proxy", help="TLS ends at a proxy in front: allow a plain non-loopback listener."
         ),
     ] = False,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            envvar="MCPKEEPER_API",
+            metavar="127.0.0.1:PORT",
+            help="Also serve the control API, /metrics and the dashboard on this loopback address "
+            "(bearer token in <home>/secrets/api-token).",
+        ),
+    ] = None,
 ) -> None:
     """Run the daemon in the foreground: control API and every workload (Ctrl-C stops it)."""
     from mcpkeeper.daemon import main as daemon_main
@@ -82,4 +92,4 @@ def serve(
         )
     elif any(v is not None for v in (allow, api_keys, jwt_issuer, tls_cert, tls_key)) or behind_proxy:
         raise CliError("gateway options need --listen HOST:PORT", ExitCode.USAGE)
-    daemon_main(store_url=store, gateway=gateway)
+    daemon_main(store_url=store, gateway=gateway, api_address=api)

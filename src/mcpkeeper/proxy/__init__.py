@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mcpkeeper.proxy._guard import foreign_request
 from mcpkeeper.proxy._replies import PROXY_ERROR_CODE
 from mcpkeeper.proxy.app import ProxyApp, create_proxy_app, create_upstream_client, local_url_for
 from mcpkeeper.proxy.client_gate import ClientTokenGate
@@ -22,6 +23,7 @@ __all__ = [
     "ProxyApp",
     "create_proxy_app",
     "create_upstream_client",
+    "foreign_request",
     "local_url_for",
     "run_stdio_bridge",
 ]

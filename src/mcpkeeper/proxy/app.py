@@ -60,6 +60,7 @@ from mcpkeeper.proxy._upstream import (
     create_upstream_client,
     upstream_for,
 )
+from mcpkeeper.proxy.observer import NO_PROXY_OBSERVER, ProxyObserver
 from mcpkeeper.proxy.reauth import (
     AuthorizationNeeded,
     AuthorizationRefused,
@@ -89,6 +90,7 @@ def create_proxy_app(
     client_token: str | None = None,
     reauthorizer: Reauthorizer | None = None,
     behind_gateway: bool = False,
+    observer: ProxyObserver = NO_PROXY_OBSERVER,
 ) -> ProxyApp:
     """An ASGI app forwarding every request to ``upstream_url``'s origin with a fresh token.
 
@@ -108,6 +110,7 @@ def create_proxy_app(
     ``Authorization``. ``reauthorizer`` handles authorization the upstream asks for later
     (:mod:`.reauth`). ``behind_gateway``: the app is mounted under the gateway listener,
     which authenticates callers itself, so the loopback Host/Origin check does not apply.
+    ``observer`` hears when each response starts (:mod:`.observer`).
     """
     return ProxyApp(
         upstream_url,
@@ -118,6 +121,7 @@ def create_proxy_app(
         client_token=client_token,
         reauthorizer=reauthorizer,
         behind_gateway=behind_gateway,
+        observer=observer,
     )
 
 
@@ -135,6 +139,7 @@ class ProxyApp:
         client_token: str | None = None,
         reauthorizer: Reauthorizer | None = None,
         behind_gateway: bool = False,
+        observer: ProxyObserver = NO_PROXY_OBSERVER,
     ) -> None:
         origin = Origin.of(upstream_url)
         if origin is None:
@@ -150,6 +155,7 @@ class ProxyApp:
         self._who = f"workload {name!r}" if name else "the upstream"
         self._client_token = client_token
         self._loopback_only = not behind_gateway
+        self._observer = observer
 
     def use_provider(self, provider: TokenProvider) -> None:
         """From now on, send the tokens of ``provider`` (a login arrived for a workload that had none)."""
@@ -192,12 +198,12 @@ class ProxyApp:
         )
         if refusal is not None:
             log.warning("%s: refused a request (%s): %s", self._who, refusal.kind, refusal.message)
-            await self._reply(send, scope["method"], body, refusal)
+            await self._reply(send, scope["method"], body, refusal, started)
             return
         status: int | str = "cancelled"
         try:
             with anyio.CancelScope() as cancel_scope, DisconnectWatch(receive, body, cancel_scope) as watch:
-                status = await self._forward(scope, body, send, watch)
+                status = await self._forward(scope, body, send, watch, started)
         except ClientDisconnected:
             pass
         finally:
@@ -208,14 +214,16 @@ class ProxyApp:
                     "%s %s %s -> %s in %.1f ms", self.name, scope["method"], scope["path"], status, elapsed
                 )
 
-    async def _forward(self, scope: Scope, body: RequestBody, send: Send, watch: DisconnectWatch) -> int:
+    async def _forward(
+        self, scope: Scope, body: RequestBody, send: Send, watch: DisconnectWatch, started: float
+    ) -> int:
         method: str = scope["method"]
         token: Token | None = None
         if self._provider is not None:
             try:
                 token = await self._provider.token()
             except TokenUnavailableError as exc:
-                return await self._reply(send, method, body, reply_for_token_error(exc, self.name))
+                return await self._reply(send, method, body, reply_for_token_error(exc, self.name), started)
         outcome = await self._open(scope, body, token)
         need = self._authorization_needed(outcome, token)
         if need is not None and not isinstance(outcome, LocalReply):
@@ -223,8 +231,8 @@ class ProxyApp:
         elif not isinstance(outcome, LocalReply) and outcome.status_code == 401:
             outcome = await self._after_401(scope, body, token, outcome)
         if isinstance(outcome, LocalReply):
-            return await self._reply(send, method, body, outcome)
-        await self._relay(scope, outcome, send, watch)
+            return await self._reply(send, method, body, outcome, started)
+        await self._relay(scope, outcome, send, watch, started)
         return outcome.status_code
 
     async def _open(
@@ -353,7 +361,7 @@ class ProxyApp:
         return UrlRewriter(self._origin, f"{scope['scheme']}://{netloc}{root}", root)
 
     async def _relay(
-        self, scope: Scope, response: UpstreamResponse, send: Send, watch: DisconnectWatch
+        self, scope: Scope, response: UpstreamResponse, send: Send, watch: DisconnectWatch, started: float
     ) -> None:
         """Stream ``response`` to the client chunk by chunk, as the upstream sends it.
 
@@ -374,6 +382,7 @@ class ProxyApp:
             headers = [(key, value) for key, value in headers if key != b"content-length"]
             may_end_early = False  # the rewriter may still hold bytes back
         try:
+            self._observer.response_started(response.status_code, time.perf_counter() - started, None)
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             async for chunk in chunks:
                 if may_end_early and response.complete:
@@ -384,6 +393,7 @@ class ProxyApp:
             # Too late for a status: leave the response incomplete so the client sees a
             # broken stream rather than a truncated body that looks whole.
             log.warning("%s: upstream response broke off: %s", self._who, exc)
+            self._observer.upstream_broken()
             return
         finally:
             await response.aclose()
@@ -399,7 +409,10 @@ class ProxyApp:
             for key, value in headers
         ]
 
-    async def _reply(self, send: Send, method: str, body: RequestBody, reply: LocalReply) -> int:
+    async def _reply(
+        self, send: Send, method: str, body: RequestBody, reply: LocalReply, started: float
+    ) -> int:
+        self._observer.response_started(reply.status, time.perf_counter() - started, reply.kind)
         if reply.status >= 500:
             log.info("%s: answering %d (%s): %s", self._who, reply.status, reply.kind, reply.message)
         headers, payload = reply.render(method, body.buffered)

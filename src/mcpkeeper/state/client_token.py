@@ -14,18 +14,11 @@ valid; two processes creating it at once agree on the first one written.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import secrets
-import tempfile
 from pathlib import Path
 
-from mcpkeeper.state.paths import ensure_private_dir
+from mcpkeeper.state.secret_file import ensure_secret_file, load_secret_file
 
 __all__ = ["client_token_path", "ensure_client_token", "load_client_token"]
-
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
 
 def client_token_path(home: Path) -> Path:
@@ -34,33 +27,9 @@ def client_token_path(home: Path) -> Path:
 
 def load_client_token(home: Path) -> str | None:
     """The client token of ``home``; None while none was created (or the file is not one)."""
-    try:
-        text = client_token_path(home).read_text(encoding="ascii").strip()
-    except (FileNotFoundError, UnicodeDecodeError):
-        return None
-    return text if _TOKEN.fullmatch(text) else None
+    return load_secret_file(client_token_path(home))
 
 
 def ensure_client_token(home: Path) -> str:
     """The client token of ``home``, created (0600) if there is none yet."""
-    existing = load_client_token(home)
-    if existing is not None:
-        return existing
-    path = client_token_path(home)
-    ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=".client-token.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(secrets.token_urlsafe(32) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        with contextlib.suppress(FileExistsError):  # someone else made one first: theirs wins
-            os.link(tmp, path)  # never replaces an existing token
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    token = load_client_token(home)
-    if token is None:
-        raise OSError(f"{path} does not hold a client token; remove it and try again")
-    return token
+    return ensure_secret_file(client_token_path(home))

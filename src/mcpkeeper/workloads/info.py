@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mcpkeeper.state.history import Transition
 
 __all__ = [
+    "DEFAULT_GROUP",
     "Configured",
     "history_json",
     "info_json",
@@ -33,6 +34,9 @@ __all__ = [
 # ``mcpkeeper.net.LOOPBACK``, where every workload's proxy listens; restated because
 # importing ``mcpkeeper.net`` starts uvicorn's imports (a unit test keeps them equal).
 _LOOPBACK = "127.0.0.1"
+
+#: ToolHive's group of workloads created without one; mcpkeeper has no groups.
+DEFAULT_GROUP = "default"
 
 
 def local_url(remote_url: str, port: int | None) -> str | None:
@@ -68,19 +72,42 @@ class Configured(Protocol):
 
 
 def info_json(
-    config: Configured, *, status: str, status_context: str, updated_at: datetime | None, pid: int | None
+    config: Configured,
+    *,
+    status: str,
+    status_context: str,
+    updated_at: datetime | None,
+    pid: int | None,
+    started_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """WorkloadInfo: the row of ``list`` and of ``GET /workloads`` (``url`` and ``health`` derived)."""
+    """WorkloadInfo: the row of ``list`` and of ``GET /workloads`` (``url`` and ``health`` derived).
+
+    The fields ToolHive's ``core.Workload`` has carry its names and meanings, so tools
+    written for ToolHive's API read ours: ``package`` is ``"remote"`` and ``remote`` true
+    (what ToolHive reports for a remote workload), ``transport_type`` and ``proxy_mode``
+    the transport (a direct transport is its own proxy mode), ``group`` ``"default"``
+    (mcpkeeper has no groups), ``labels`` and ``tools`` (ToolHive's tool filter) empty.
+    Ours stand beside them: ``remote_url``, ``transport`` (as before), ``updated_at``,
+    ``health``, ``pid``.
+    """
     remote_url, port = config.remote_url, config.port
     return {
         "name": config.name,
+        "package": "remote",
+        "remote": True,
         "status": str(status),
         "status_context": status_context,
         "remote_url": remote_url,
         "url": local_url(remote_url, port) if remote_url is not None else None,
         "port": port,
+        "transport_type": config.transport,
+        "proxy_mode": config.transport,
         "transport": config.transport,
+        "group": DEFAULT_GROUP,
+        "labels": {},
+        "tools": [],
         "created_at": _iso_or_none(config.created_at),
+        "started_at": _iso_or_none(started_at),
         "updated_at": _iso_or_none(updated_at),
         "health": health_of(status).value,
         "pid": pid,

@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -44,6 +45,7 @@ from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.logs import remove_workload_logs
+from mcpkeeper.workloads.observer import NO_WORKLOAD_OBSERVER, WorkloadObserver
 from mcpkeeper.workloads.runtime import WorkloadRuntime
 from mcpkeeper.workloads.status_gate import StatusGate
 from mcpkeeper.workloads.supervisor import RestartPolicy, Supervisor
@@ -72,6 +74,8 @@ class _Slot:
     first_start: asyncio.Future[None] = field(default_factory=_new_future)
     runtime: WorkloadRuntime | None = None
     task: asyncio.Task[None] | None = None
+    #: When the current runtime started serving (ToolHive's ``started_at``: changes on restart).
+    started_at: datetime | None = None
 
 
 class WorkloadManager:
@@ -89,8 +93,10 @@ class WorkloadManager:
         remove_secrets: Callable[[str], None] | None = None,
         store: Store | None = None,
         listen: bool = True,
+        observer: WorkloadObserver = NO_WORKLOAD_OBSERVER,
     ) -> None:
         self.home = home
+        self.observer = observer
         store = store or FileStore(home)
         self.configs: WorkloadConfigs = store.workloads
         self.statuses: StatusRecords = store.statuses
@@ -143,6 +149,11 @@ class WorkloadManager:
         slot = self._slots.get(name)
         runtime = slot.runtime if slot is not None else None
         return runtime.snapshot() if runtime is not None else None
+
+    def started_at(self, name: str) -> datetime | None:
+        """When the workload's proxy last started serving; None while it is not running."""
+        slot = self._slots.get(name)
+        return slot.started_at if slot is not None and slot.runtime is not None else None
 
     def stored_token(self, name: str) -> Token | None:
         """The stored login's token (for facts shown while no monitor runs)."""
@@ -284,6 +295,7 @@ class WorkloadManager:
 
     async def remove(self, name: str) -> None:
         """Stop the workload and forget it: config, status, history, log and stored secrets."""
+        name = _checked(name)  # a bad name is the caller's mistake (400), not a crash
         async with self._lock(name):
             with contextlib.suppress(InvalidWorkloadError):  # unreadable: rm is how the user deals with it
                 self.config(name)
@@ -293,6 +305,7 @@ class WorkloadManager:
             self.configs.discard_quarantined(name)
             self.statuses.delete(name)
             remove_workload_logs(self.home, name)
+            self.observer.forget(name)
             if self._remove_secrets is not None:
                 self._remove_secrets(name)
         self._locks.pop(name, None)
@@ -322,6 +335,11 @@ class WorkloadManager:
             slot = self._slots.get(name)
             if slot is None or slot.runtime is None:
                 return True  # the next start reads the store anyway
+            if grant.token is not None and not slot.runtime.adopts_logins_in_place:
+                # Started without a login: its monitor cannot renew one; a restart builds it anew.
+                await self._halt(name, None, "")
+                await self._launch(self.config(name))
+                return True
             return slot.runtime.reload_credentials()
 
     async def shutdown(self) -> None:
@@ -354,7 +372,8 @@ class WorkloadManager:
         if config.port is None:  # a config written by hand: pick its port once, for good
             config = config.model_copy(update={"port": self._choose_port(config.name, None)})
             self.configs.put(config)
-        slot = _Slot(config=config, gate=StatusGate(self.statuses, config.name))
+        gate = StatusGate(self.statuses, config.name, on_change=self.observer.status_changed)
+        slot = _Slot(config=config, gate=gate)
         events = _SlotEvents(slot.gate, config.name)
         supervisor = Supervisor(
             lambda: self._run_once(slot),
@@ -388,12 +407,14 @@ class WorkloadManager:
             clock=self._clock,
             http=self._http,
             listen=self._listen,
+            observer=self.observer,
         )
         try:
             await runtime.start()
         finally:
             _settle(slot.first_start)
         slot.runtime = runtime
+        slot.started_at = datetime.now(UTC)
         try:
             _, closed = await first_done(slot.stop_requested.wait(), runtime.wait_closed())
             if closed is not None:

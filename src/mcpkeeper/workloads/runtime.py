@@ -42,6 +42,7 @@ from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.grants import Grant, GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context, workload_log_file
+from mcpkeeper.workloads.observer import NO_WORKLOAD_OBSERVER, WorkloadObserver
 from mcpkeeper.workloads.reauth import ForegroundLogin, WorkloadReauthorizer
 from mcpkeeper.workloads.status_gate import StatusGate
 
@@ -76,6 +77,7 @@ class WorkloadRuntime:
         http: httpx.AsyncClient | None = None,
         login: ForegroundLogin | None = None,
         listen: bool = True,
+        observer: WorkloadObserver = NO_WORKLOAD_OBSERVER,
     ) -> None:
         if config.port is None:
             raise ValueError(f"workload {config.name} has no port assigned")
@@ -86,11 +88,14 @@ class WorkloadRuntime:
         self._retry_config = retry_config or RetryConfig.from_env()
         self._clock = clock
         self._http = http
+        self._observer = observer
         self._monitor: MonitoredTokenSource | None = None
         self._monitor_task: asyncio.Task[None] | None = None
         self._app: ProxyApp | None = None
         self._server: InLoopServer | None = None
         self._no_login_reason: str | None = None
+        #: The monitor was built without a stored login: its refresher cannot renew anything.
+        self._started_without_login = False
         self._closing = False
         self._log_router = WorkloadLogRouter.install()
         #: ``login`` None (the daemon) refuses what needs a person, saying `mcpkeeper login NAME`.
@@ -141,6 +146,7 @@ class WorkloadRuntime:
             grant = self._grants.load(self.name)
             if grant.token is None and grant.reason:
                 self._no_login_reason = grant.reason
+            self._started_without_login = grant.token is None
             self._monitor = self._new_monitor(grant)
         client_token = None
         if self._listen and client_auth_required(self.config.client_auth):
@@ -153,6 +159,7 @@ class WorkloadRuntime:
             client_token=client_token,
             reauthorizer=self._reauthorizer,
             behind_gateway=not self._listen,
+            observer=self._observer.proxy_observer(self.name),
         )
         if sock is not None:
             self._server = InLoopServer(self._app, sock, name=self.name, lifespan="off")
@@ -180,6 +187,7 @@ class WorkloadRuntime:
             clock=self._clock,
             probe=grant.probe,
             name=self.name,
+            observer=self._observer.monitor_observer(self.name),
         )
 
     # -- what the reauthorizer needs (workloads.reauth) ----------------------------------
@@ -236,6 +244,15 @@ class WorkloadRuntime:
         with workload_context(self.name):
             log.info("workload %s: new login loaded", self.name)
             self._monitor.relogin(token)
+
+    @property
+    def adopts_logins_in_place(self) -> bool:
+        """Whether a new login can be handed to the running monitor (:meth:`adopt_login`).
+
+        Not when the monitor started without any login: it holds a refresher that can only
+        refuse, so the owner restarts the workload to build one from the new login.
+        """
+        return not self._started_without_login
 
     def reload_credentials(self) -> bool:
         """Re-read the stored login and serve it (:meth:`adopt_login`); False when none is stored.

@@ -11,6 +11,7 @@ racing a stop can never land after it and make a stopped workload look alive.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from mcpkeeper.state.status_store import StoreStatusSink
 from mcpkeeper.state.statuses import WorkloadStatus
@@ -24,8 +25,16 @@ log = logging.getLogger(__name__)
 class StatusGate:
     """A ``StatusSink`` for the monitor plus direct writes for the owner."""
 
-    def __init__(self, store: StatusRecords, name: str) -> None:
+    def __init__(
+        self,
+        store: StatusRecords,
+        name: str,
+        *,
+        on_change: Callable[[str, WorkloadStatus], None] | None = None,
+    ) -> None:
         self._sink: StoreStatusSink = store.sink(name)
+        #: Told of every status recorded, after the write (the daemon's metrics and live views).
+        self._on_change = on_change
         self._open = False
         self.last: WorkloadStatus | None = None
 
@@ -43,6 +52,8 @@ class StatusGate:
         """The owner's write: always recorded."""
         self.last = status
         self._sink.report(status, reason)
+        if self._on_change is not None:
+            self._on_change(self._sink.name, status)
 
     def report(self, status: WorkloadStatus, reason: str) -> None:
         """The monitor's write: recorded only while the workload is up."""
