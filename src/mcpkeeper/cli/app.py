@@ -148,6 +148,7 @@ command_examples.update(
         "completion": 'eval "$(mcpkeeper completion bash)"',
         "version": "mcpkeeper version -o json",
         "store": "mcpkeeper store push mcp.example.com --store redis://127.0.0.1:6379/0",
+        "dashboard": "mcpkeeper dashboard --no-browser -o json",
     }
 )
 

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 
 __all__ = ["dashboard"]
 
@@ -21,6 +22,7 @@ def dashboard(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Only print the link; open no browser.")
     ] = False,
+    output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Open the web dashboard (live statuses, timelines, stop/start/restart, login)."""
     from mcpkeeper.api.client import DaemonError
@@ -38,7 +40,10 @@ def dashboard(
             url = str(client.dashboard_link()["url"])
         except DaemonError as exc:
             raise CliError(exc.message) from None
-    print(url)
+    if output is OutputFormat.JSON:
+        print_json({"url": url})
+    else:
+        print(url)
     if not no_browser:
         from mcpkeeper.auth.login import open_in_browser
 
