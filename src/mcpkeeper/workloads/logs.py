@@ -83,7 +83,9 @@ class WorkloadLogRouter(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)
         self._files: dict[str, logging.Handler] = {}
-        self.addFilter(TokenRedactingFilter())
+        # Redacted in emit, once a record is known to be written: every INFO record of the
+        # process passes through this handler, and most go to no workload file.
+        self._redact = TokenRedactingFilter()
 
     @classmethod
     def install(cls) -> WorkloadLogRouter:
@@ -116,6 +118,7 @@ class WorkloadLogRouter(logging.Handler):
         name = _current_workload.get()
         handler = self._files.get(name) if name is not None else None
         if handler is not None:
+            self._redact.filter(record)
             handler.handle(record)
 
 
