@@ -81,9 +81,7 @@ async def _measure(count: int, auth: Any, mcp: Any) -> dict[str, float]:
                 raise SystemExit(f"daemon did not start; see {home / 'logs' / 'daemon.log'}")
             await asyncio.sleep(0.05)
         idle = psutil.Process(daemon.pid).memory_info().rss
-        urls = [
-            (await client.create_workload(f"w{index:03d}", mcp.url))["url"] for index in range(count)
-        ]
+        urls = [(await client.create_workload(f"w{index:03d}", mcp.url))["url"] for index in range(count)]
         for url in urls:
             async with Client(url) as session:
                 result = await session.call_tool("echo", {"text": "memory"})

@@ -77,7 +77,7 @@ OPENAPI: dict[str, Any] = {
                             "properties": {"workloads": {"type": "array", "items": _ref("WorkloadInfo")}},
                         },
                         "workloads",
-                    )
+                    ),
                 },
             },
             "post": {

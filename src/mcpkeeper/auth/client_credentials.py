@@ -35,7 +35,6 @@ _TIMEOUT = 30.0
 _GRANT = "client_credentials"
 
 
-
 def service_client(
     client_id: str,
     metadata: AuthServerMetadata,

@@ -64,7 +64,6 @@ class DeviceCode:
         return f"DeviceCode(user_code={self.user_code!r}, verification_uri={self.verification_uri!r})"
 
 
-
 def _show_nothing(_: DeviceCode) -> None:
     return None
 

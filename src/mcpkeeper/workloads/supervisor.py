@@ -96,13 +96,20 @@ class Supervisor:
                 self.crashes = 0
             self.crashes += 1
             if self.crashes > policy.max_restarts:
-                log.error("workload %s crashed %d times in a row; giving up: %s", self._name,
-                          self.crashes, reason)
+                log.error(
+                    "workload %s crashed %d times in a row; giving up: %s", self._name, self.crashes, reason
+                )
                 self._events.gave_up(reason, self.crashes)
                 return
             delay = policy.backoff(self.crashes)
-            log.warning("workload %s crashed (%s); restart %d/%d in %.0fs", self._name, reason,
-                        self.crashes, policy.max_restarts, delay)
+            log.warning(
+                "workload %s crashed (%s); restart %d/%d in %.0fs",
+                self._name,
+                reason,
+                self.crashes,
+                policy.max_restarts,
+                delay,
+            )
             self._events.crashed(reason, delay, self.crashes, policy.max_restarts)
             if await self._clock.wait(self._stop_requested, delay):
                 return
