@@ -213,7 +213,7 @@ async def test_a_workload_speaking_the_older_sse_transport_is_aggregated_too(tmp
         try:
             config = await manager.create("old", f"{served.url}/sse", auth=False)
             # The config's transport (no API sets it yet; a config file may say so).
-            manager.configs.put(config.model_copy(update={"transport": "sse"}))
+            manager.configs.put(config.replace(transport="sse"))
             await manager.restart("old")
             await service.start()
             assert service.url is not None
@@ -251,9 +251,7 @@ async def test_workload_names_with_the_separator_never_shadow_each_other(tmp_pat
             async with Client(service.url) as client:
                 (learnt,) = _names(await client.list_tools())
                 await manager.create("a", f"{served_a.url}/mcp", auth=False)
-                await wait_for(
-                    lambda: _listed(client, 2), timeout=10, what="workload a's tool to be listed"
-                )
+                await wait_for(lambda: _listed(client, 2), timeout=10, what="workload a's tool to be listed")
                 names = _names(await client.list_tools())
                 assert learnt in names  # the name a client learnt still exists...
                 answered = await client.call_tool(learnt, {})

@@ -1,9 +1,9 @@
 """What ``list`` and ``status`` show, read straight from the state directory.
 
 Reading the stores (not asking the daemon) keeps ``list`` fast and working while the
-daemon is down; they are read through :mod:`mcpkeeper.state.fast_read`, which gives the
-stores' answers without importing pydantic. Two corrections are applied on the way,
-without writing anything:
+daemon is down. They are read through the stores themselves (one schema,
+:mod:`mcpkeeper.state._schema`, cheap enough to import for a ``list``). Two corrections
+are applied on the way, without writing anything:
 
 * a status that claims a live process (``running``, ``auth_retrying``…) whose recorded
   pid is gone is shown as ``stopped``: the process that wrote it died without saying so;
@@ -22,8 +22,9 @@ from typing import Any
 
 from mcpkeeper.cli.foreground import foreground_root, pid_alive
 from mcpkeeper.state import CorruptStateError
-from mcpkeeper.state.fast_read import ConfigFacts, StatusFacts, read_config, read_status, scan_configs
+from mcpkeeper.state.status_store import StatusRecord, StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
+from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
 from mcpkeeper.workloads.info import info_json, local_url, unreadable_config_reason
 
 __all__ = ["WorkloadRow", "find_row", "load_rows"]
@@ -84,13 +85,13 @@ class WorkloadRow:
 def load_rows(home: Path, *, alive: PidCheck = pid_alive) -> list[WorkloadRow]:
     """Every workload (daemon-managed and foreground), sorted by name."""
     rows: dict[str, WorkloadRow] = {}
-    daemon = scan_configs(home)
+    daemon = WorkloadStore(home).scan()
     for corrupt in daemon.corrupted:
         reason = unreadable_config_reason(corrupt)
         rows[corrupt.name] = WorkloadRow(corrupt.name, WorkloadStatus.UNKNOWN, reason)
     for config in daemon.configs:
         rows[config.name] = _row(home, config, alive, foreground=False)
-    for config in scan_configs(foreground_root(home)).configs:
+    for config in WorkloadStore(foreground_root(home)).scan().configs:
         if config.name not in rows:
             rows[config.name] = _row(home, config, alive, foreground=True)
     return [rows[name] for name in sorted(rows)]
@@ -100,7 +101,7 @@ def find_row(home: Path, name: str, *, alive: PidCheck = pid_alive) -> WorkloadR
     """One workload's row; None when no workload has that name."""
     for root, foreground in ((home, False), (foreground_root(home), True)):
         try:
-            config = read_config(root, name)
+            config = WorkloadStore(root).get(name)
         except CorruptStateError as exc:
             return WorkloadRow(name, WorkloadStatus.UNKNOWN, unreadable_config_reason(exc.corrupt))
         if config is not None:
@@ -108,8 +109,8 @@ def find_row(home: Path, name: str, *, alive: PidCheck = pid_alive) -> WorkloadR
     return None
 
 
-def _row(home: Path, config: ConfigFacts, alive: PidCheck, *, foreground: bool) -> WorkloadRow:
-    record = read_status(home, config.name)
+def _row(home: Path, config: WorkloadConfig, alive: PidCheck, *, foreground: bool) -> WorkloadRow:
+    record = StatusStore(home).get(config.name)
     status, context = _effective_status(record, alive, foreground=foreground)
     return WorkloadRow(
         name=config.name,
@@ -126,7 +127,7 @@ def _row(home: Path, config: ConfigFacts, alive: PidCheck, *, foreground: bool) 
     )
 
 
-def _effective_status(record: StatusFacts | None, alive: PidCheck, *, foreground: bool) -> tuple[str, str]:
+def _effective_status(record: StatusRecord | None, alive: PidCheck, *, foreground: bool) -> tuple[str, str]:
     if record is None:
         return WorkloadStatus.UNKNOWN, "no status recorded yet"
     if record.status in _NEEDS_LIVE_PROCESS and not alive(record.pid):

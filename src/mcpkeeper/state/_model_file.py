@@ -1,4 +1,4 @@
-"""Reading one pydantic model from one JSON state file, surviving whatever is on disk.
+"""Reading one record (:mod:`._schema`) from one JSON state file, surviving whatever is on disk.
 
 Both stores share the same contract: a missing file is "nothing there", an undecodable or
 wrongly shaped file is quarantined (see :mod:`._quarantine`) and reported as a
@@ -11,18 +11,16 @@ import os
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
-
 from mcpkeeper.state._atomic import atomic_write_json
 from mcpkeeper.state._quarantine import CorruptFile, FileIdentity, quarantine
+from mcpkeeper.state._schema import SchemaError, decode, to_json
 
 __all__ = ["load_model_file", "write_model_file"]
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT")
 
 _MAX_BYTES = 1 << 20  # state files are a few hundred bytes; a megabyte is garbage, not state
 _READ_ATTEMPTS = 3  # re-read when the file was replaced between our read and the quarantine
-_MAX_REASON = 120
 
 
 def load_model_file(path: Path, model: type[ModelT], *, name: str) -> ModelT | CorruptFile | None:
@@ -40,9 +38,9 @@ def load_model_file(path: Path, model: type[ModelT], *, name: str) -> ModelT | C
             reason = f"larger than {_MAX_BYTES} bytes"
         else:
             try:
-                return model.model_validate_json(data)
-            except ValidationError as exc:
-                reason = _summarise(exc)
+                return decode(data, model)
+            except SchemaError as exc:
+                reason = str(exc)
         moved = quarantine(path, identity)
         if moved is not None:
             return CorruptFile(name, path, reason, moved)
@@ -52,18 +50,6 @@ def load_model_file(path: Path, model: type[ModelT], *, name: str) -> ModelT | C
     return CorruptFile(name, path, reason, None)
 
 
-def write_model_file(path: Path, value: BaseModel) -> None:
+def write_model_file(path: Path, value: object) -> None:
     """Write ``value`` as JSON atomically with mode 0600."""
-    atomic_write_json(path, value.model_dump(mode="json"))
-
-
-def _summarise(exc: ValidationError) -> str:
-    """A short, value-free description of why the content is not a valid record."""
-    first = exc.errors(include_url=False, include_input=False)[0]
-    if first["type"] == "json_invalid":
-        return "not valid JSON"
-    if first["type"] == "model_type":
-        return "not a JSON object"
-    where = ".".join(str(part) for part in first["loc"]) or "content"
-    text = f"{where}: {first['msg']}"
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
+    atomic_write_json(path, to_json(value))

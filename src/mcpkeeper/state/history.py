@@ -24,9 +24,10 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+import msgspec
 
 from mcpkeeper.state._atomic import atomic_write_bytes
+from mcpkeeper.state._schema import SchemaError, UtcDatetime, decode, to_json
 from mcpkeeper.state.statuses import WorkloadStatus
 
 __all__ = ["DEFAULT_HISTORY_LIMIT", "HistoryLog", "Transition"]
@@ -36,20 +37,19 @@ DEFAULT_HISTORY_LIMIT = 100
 _log = logging.getLogger(__name__)
 
 
-class Transition(BaseModel):
+class Transition(msgspec.Struct, frozen=True, kw_only=True):
     """One status change of a workload."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
 
     status: WorkloadStatus
     status_context: str = ""
     previous_status: WorkloadStatus | None = None
-    at: AwareDatetime
+    at: UtcDatetime
     pid: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (ISO-8601 UTC timestamp)."""
-        return self.model_dump(mode="json")
+        data: dict[str, Any] = to_json(self)
+        return data
 
 
 class HistoryLog:
@@ -127,8 +127,8 @@ def _parse_lines(name: str, data: bytes, keep: int) -> deque[Transition]:
         if not raw.strip():
             continue
         try:
-            kept.append(Transition.model_validate_json(raw))
-        except ValidationError:
+            kept.append(decode(raw, Transition))
+        except SchemaError:
             skipped += 1
     if skipped:
         _log.warning("skipped %d unreadable line(s) in the status history of %s", skipped, name)

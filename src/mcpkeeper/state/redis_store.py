@@ -50,13 +50,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from mcpkeeper.state._clock import utcnow
+from mcpkeeper.state._schema import SchemaError, decode, encode
 from mcpkeeper.state.history import DEFAULT_HISTORY_LIMIT, Transition
 from mcpkeeper.state.names import validate_name
 from mcpkeeper.state.sealing import KeyRing, SealedValueError
@@ -486,11 +486,11 @@ class RedisStore:
     # ---------------------------------------------------------- republishing --
     async def _republish_all(self) -> None:
         for name, config in list(self.configs.items()):
-            await self.redis.set(self.key("config", name), config.model_dump_json(), nx=True)
+            await self.redis.set(self.key("config", name), encode(config).decode(), nx=True)
             await self.redis.sadd(self.key("workloads"), name)
             record = self.statuses.get(name)
             if record is not None:
-                await self.redis.set(self.key("status", name), record.model_dump_json(), nx=True)
+                await self.redis.set(self.key("status", name), encode(record).decode(), nx=True)
         for name in list(self.logins):
             await self.republish_login(name)
 
@@ -533,7 +533,7 @@ class RedisWorkloadStore:
     def put(self, config: WorkloadConfig) -> None:
         store = self._store
         store.configs[config.name] = config
-        text = config.model_dump_json()
+        text = encode(config).decode()
 
         async def write() -> None:
             await store.redis.set(store.key("config", config.name), text)
@@ -592,7 +592,7 @@ class RedisStatusStore:
             pid=pid,
         )
         store.statuses[name] = record
-        text = record.model_dump_json()
+        text = encode(record).decode()
 
         async def write_status() -> None:
             await store.redis.set(store.key("status", name), text)
@@ -621,7 +621,7 @@ class RedisStatusStore:
                 return
             sending = list(out)
             key = store.key("history", name)
-            await store.redis.rpush(key, *(t.model_dump_json() for t in sending))
+            await store.redis.rpush(key, *(encode(t).decode() for t in sending))
             await store.redis.ltrim(key, -store.history_limit, -1)
             del out[: len(sending)]
             if not out:
@@ -694,8 +694,8 @@ def _hash(raw: Any) -> dict[str, str]:
 
 def _parse(model: Any, raw: bytes | str, name: str) -> Any:
     try:
-        return model.model_validate_json(raw)
-    except ValidationError:
+        return decode(raw, model)
+    except SchemaError:
         _log.error("state store: an unreadable %s value for %s was skipped", model.__name__, name)
         return None
 

@@ -16,7 +16,6 @@ so every later reader tells the same story until the workload's owner sets a new
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import logging
@@ -24,15 +23,19 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+import msgspec
+
+if TYPE_CHECKING:
+    import asyncio
 
 from mcpkeeper.sanitize import server_text
 from mcpkeeper.state._atomic import atomic_write_json
 from mcpkeeper.state._clock import utcnow
 from mcpkeeper.state._model_file import load_model_file, write_model_file
 from mcpkeeper.state._quarantine import CorruptFile
+from mcpkeeper.state._schema import UtcDatetime, to_json
 from mcpkeeper.state.history import DEFAULT_HISTORY_LIMIT, HistoryLog, Transition
 from mcpkeeper.state.names import names_in, validate_name
 from mcpkeeper.state.paths import ensure_private_dir
@@ -48,26 +51,25 @@ _RETRY_INITIAL = 1.0
 _RETRY_MAX = 60.0
 
 
-class _StatusFile(BaseModel):
+class _StatusFile(msgspec.Struct, frozen=True, kw_only=True):
     """What is on disk. Unknown keys are ignored so a newer version's files stay readable."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
 
     status: WorkloadStatus
     status_context: str = ""
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
     pid: int | None = None
 
 
-class StatusRecord(_StatusFile):
+class StatusRecord(_StatusFile, frozen=True, kw_only=True):
     """The current status of one workload, as the store returns it."""
 
     name: str
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict: name, status, status_context, created_at/updated_at (ISO-8601 UTC), pid."""
-        return self.model_dump(mode="json")
+        data: dict[str, Any] = to_json(self)
+        return data
 
 
 class _StatusWriter(Protocol):
@@ -93,7 +95,7 @@ class StoreStatusSink:
         self._pid = pid
         self._pending: tuple[WorkloadStatus, str] | None = None
         self._retry_delay = _RETRY_INITIAL
-        self._retry: asyncio.TimerHandle | None = None
+        self._retry: asyncio.TimerHandle | None = None  # asyncio only once a write failed
 
     @property
     def behind(self) -> bool:
@@ -130,6 +132,8 @@ class StoreStatusSink:
         self._retry_delay = _RETRY_INITIAL
 
     def _schedule_retry(self) -> None:
+        import asyncio  # here: `list` reads statuses and must not pay for importing asyncio
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -162,7 +166,7 @@ class StatusStore:
             return None
         if isinstance(loaded, CorruptFile):
             return self._report_corrupt(loaded)
-        return StatusRecord(name=name, **dict(loaded))
+        return StatusRecord(name=name, **msgspec.structs.asdict(loaded))
 
     def set(
         self,
@@ -259,7 +263,7 @@ def _publish_if_absent(path: Path, record: StatusRecord) -> bool:
     """
     staging = path.with_name(f".{path.name}.{os.getpid()}.unknown")
     try:
-        atomic_write_json(staging, record.model_dump(mode="json"))
+        atomic_write_json(staging, to_json(record))
         os.link(staging, path)
     except OSError:
         return False

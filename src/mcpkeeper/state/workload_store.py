@@ -18,9 +18,9 @@ from __future__ import annotations
 import builtins
 import logging
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+import msgspec
 
 from mcpkeeper.state._clock import utcnow
 from mcpkeeper.state._model_file import load_model_file, write_model_file
@@ -32,6 +32,7 @@ from mcpkeeper.state._quarantine import (
     read_each,
     scan_names,
 )
+from mcpkeeper.state._schema import UtcDatetime, to_json
 from mcpkeeper.state.names import validate_name
 from mcpkeeper.state.paths import ensure_private_dir
 from mcpkeeper.state.remote_url import check_remote_url
@@ -51,26 +52,24 @@ _SUFFIX = ".json"
 
 Transport = Literal["streamable-http", "sse"]
 DesiredState = Literal["running", "stopped"]
-_Port = Field(default=None, ge=1, le=65535)
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 
 
-class WorkloadConfig(BaseModel):
-    """One remote MCP server kept by mcpkeeper.
+class WorkloadConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """One remote MCP server kept by mcpkeeper (its schema: :mod:`._schema`).
 
     Unknown keys in a file are ignored, so a config written by a newer version still loads.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
     name: str
     remote_url: str
-    port: int | None = _Port
+    port: Port | None = None
     """The stable local port of the workload's proxy route; None until one is assigned."""
     transport: Transport = "streamable-http"
-    created_at: AwareDatetime = Field(default_factory=utcnow)
-    callback_port: int | None = _Port
+    created_at: UtcDatetime = msgspec.field(default_factory=utcnow)
+    callback_port: Port | None = None
     """Fixed loopback port for the OAuth redirect, when the client registration needs one."""
-    scopes: list[str] = Field(default_factory=list)
+    scopes: list[str] = msgspec.field(default_factory=list)
     resource: str | None = None
     issuer: str | None = None
     client_id: str | None = None
@@ -86,19 +85,22 @@ class WorkloadConfig(BaseModel):
     """What the remote asked for after the workload started (a ``WWW-Authenticate`` value),
     so that ``mcpkeeper login NAME`` starts its discovery from it."""
 
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        return validate_name(value)
+    def __post_init__(self) -> None:
+        # Also run on decode: a file with a bad name or URL is not a config.
+        validate_name(self.name)
+        check_remote_url(self.remote_url)
+        for port in (self.port, self.callback_port):
+            if port is not None and not 1 <= port <= 65535:  # decode checks it, construction not
+                raise ValueError(f"port {port} is not between 1 and 65535")
 
-    @field_validator("remote_url")
-    @classmethod
-    def _check_remote_url(cls, value: str) -> str:
-        return check_remote_url(value)
+    def replace(self, **changes: Any) -> WorkloadConfig:
+        """A copy with ``changes``, checked like a new config."""
+        return msgspec.structs.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (``created_at`` as ISO-8601 UTC)."""
-        return self.model_dump(mode="json")
+        data: dict[str, Any] = to_json(self)
+        return data
 
 
 class WorkloadListing(NamedTuple):
@@ -127,7 +129,7 @@ class WorkloadStore:
         if loaded is not None and loaded.name != name:
             # The file name is the identity (it is what every other store keys on).
             _log.warning("workload file %s.json names itself %r; using %r", name, loaded.name, name)
-            loaded = loaded.model_copy(update={"name": name})
+            loaded = loaded.replace(name=name)
         return loaded
 
     def put(self, config: WorkloadConfig) -> None:

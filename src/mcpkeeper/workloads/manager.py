@@ -322,14 +322,12 @@ class WorkloadManager:
             grant = self._grants.load(name)
             if grant.token is not None and (not config.auth or config.auth_challenge is not None):
                 self.configs.put(
-                    config.model_copy(
-                        update={
-                            "auth": True,
-                            "auth_challenge": None,
-                            "issuer": grant.issuer,
-                            "client_id": grant.client_id,
-                            "resource": grant.resource,
-                        }
+                    config.replace(
+                        auth=True,
+                        auth_challenge=None,
+                        issuer=grant.issuer,
+                        client_id=grant.client_id,
+                        resource=grant.resource,
                     )
                 )
             slot = self._slots.get(name)
@@ -361,7 +359,7 @@ class WorkloadManager:
     def _set_desired(self, name: str, desired: str) -> WorkloadConfig:
         config = self.config(name)
         if config.desired_state != desired:
-            config = config.model_copy(update={"desired_state": desired})
+            config = config.replace(desired_state=desired)
             self.configs.put(config)
         return config
 
@@ -370,7 +368,7 @@ class WorkloadManager:
         if self._closed:
             raise InvalidWorkloadError("the daemon is shutting down")
         if config.port is None:  # a config written by hand: pick its port once, for good
-            config = config.model_copy(update={"port": self._choose_port(config.name, None)})
+            config = config.replace(port=self._choose_port(config.name, None))
             self.configs.put(config)
         gate = StatusGate(self.statuses, config.name, on_change=self.observer.status_changed)
         slot = _Slot(config=config, gate=gate)

@@ -152,7 +152,7 @@ class WorkloadReauthorizer:
         if challenge is not None:
             update["auth_challenge"] = _header_of(challenge)[:_MAX_CHALLENGE]
         if update:
-            store.put(config.model_copy(update=update))
+            store.put(config.replace(**update))
 
 
 async def _replaced_since(provider: TokenProvider, need: AuthorizationNeeded) -> bool:
