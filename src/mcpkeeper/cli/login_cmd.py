@@ -49,7 +49,6 @@ if TYPE_CHECKING:  # the HTTP stack is imported only when a login really runs (f
 
     from mcpkeeper.auth.credentials import CredentialStore
     from mcpkeeper.auth.login import LoginResult
-    from mcpkeeper.auth.www_authenticate import BearerChallenge
 
 __all__ = ["LoginTarget", "default_workload_name", "login", "main", "resolve_target"]
 
@@ -163,6 +162,7 @@ def login(
     from rich.console import Console
 
     from mcpkeeper.auth.credentials import CredentialStore
+    from mcpkeeper.auth.www_authenticate import parse_www_authenticate_or_none
 
     wait = _parse_timeout(timeout)
     store = CredentialStore.open()
@@ -186,7 +186,7 @@ def login(
         issuer=issuer or chosen.issuer,
         timeout=wait,
         store=store,
-        challenge=_challenge(chosen.challenge),
+        challenge=parse_www_authenticate_or_none(chosen.challenge),
     )
     if output is OutputFormat.JSON:
         print_json(_result_json(result))
@@ -209,19 +209,6 @@ def _result_json(result: LoginResult) -> dict[str, object]:
         "has_refresh_token": result.has_refresh_token,
         "warnings": list(result.warnings),
     }
-
-
-def _challenge(header: str | None) -> BearerChallenge | None:
-    """The remembered challenge, parsed (an unreadable one is dropped: discovery probes instead)."""
-    if not header:
-        return None
-    from mcpkeeper.auth.login_errors import WWWAuthenticateError
-    from mcpkeeper.auth.www_authenticate import parse_www_authenticate
-
-    try:
-        return parse_www_authenticate(header)
-    except WWWAuthenticateError:
-        return None
 
 
 def _parse_timeout(text: str) -> float:
