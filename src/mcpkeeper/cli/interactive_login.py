@@ -22,11 +22,10 @@ import asyncio
 import sys
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+from mcpkeeper.cli._options import Grant
 
 if TYPE_CHECKING:
     from mcpkeeper.auth.credentials import CredentialStore, StoredLogin
@@ -34,75 +33,7 @@ if TYPE_CHECKING:
     from mcpkeeper.auth.login import LoginResult
     from mcpkeeper.auth.www_authenticate import BearerChallenge
 
-__all__ = [
-    "ClientIdOpt",
-    "ClientMetadataUrlOpt",
-    "ClientSecretOpt",
-    "DeviceOpt",
-    "Grant",
-    "GrantOpt",
-    "LoginOptions",
-    "NoBrowserOpt",
-    "PrivateKeyOpt",
-    "ScopeOpt",
-    "login_in_loop",
-    "login_interactively",
-    "login_options",
-]
-
-
-class Grant(StrEnum):
-    AUTHORIZATION_CODE = "authorization-code"
-    CLIENT_CREDENTIALS = "client-credentials"
-
-
-ClientIdOpt = Annotated[
-    str | None,
-    typer.Option("--client-id", help="Use this pre-registered OAuth client instead of registering."),
-]
-ClientSecretOpt = Annotated[
-    str | None,
-    typer.Option("--client-secret", envvar="MCPKEEPER_CLIENT_SECRET", help="Secret of --client-id."),
-]
-ScopeOpt = Annotated[
-    list[str] | None, typer.Option("--scope", help="Scope to request (repeatable; default: from metadata).")
-]
-NoBrowserOpt = Annotated[
-    bool,
-    typer.Option(
-        "--no-browser",
-        help="Only print the login URL; open no browser. If the browser cannot reach this machine, "
-        "paste the URL it ends on here.",
-    ),
-]
-GrantOpt = Annotated[
-    Grant,
-    typer.Option(
-        "--grant",
-        help="client-credentials: log in as a service account (--client-id with --client-secret or "
-        "--private-key), no browser.",
-    ),
-]
-PrivateKeyOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--private-key",
-        metavar="FILE",
-        help="PEM private key of --client-id for private_key_jwt (must be readable by you alone).",
-    ),
-]
-ClientMetadataUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--client-metadata-url",
-        envvar="MCPKEEPER_CLIENT_METADATA_URL",
-        help="HTTPS URL of your Client ID Metadata Document, used as the client id where supported.",
-    ),
-]
-DeviceOpt = Annotated[
-    bool,
-    typer.Option("--device", help="Log in with a code entered on another device (RFC 8628), no callback."),
-]
+__all__ = ["Grant", "LoginOptions", "login_in_loop", "login_interactively", "login_options"]
 
 
 @dataclass(frozen=True, slots=True)

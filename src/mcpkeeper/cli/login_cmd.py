@@ -23,9 +23,8 @@ from urllib.parse import urlsplit
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_remote_url, require_writable_home
-from mcpkeeper.cli.errors import CliError, ExitCode
-from mcpkeeper.cli.interactive_login import (
+from mcpkeeper.cli._options import (
+    CallbackPortOpt,
     ClientIdOpt,
     ClientMetadataUrlOpt,
     ClientSecretOpt,
@@ -35,9 +34,11 @@ from mcpkeeper.cli.interactive_login import (
     NoBrowserOpt,
     PrivateKeyOpt,
     ScopeOpt,
-    login_interactively,
-    login_options,
+    checked_remote_url,
+    require_writable_home,
 )
+from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.interactive_login import login_interactively, login_options
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.durations import format_duration, parse_duration
 from mcpkeeper.state.names import NAME_PATTERN, validate_name
