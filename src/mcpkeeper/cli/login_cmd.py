@@ -158,7 +158,7 @@ def login(
     client_metadata_url: ClientMetadataUrlOpt = None,
     device: DeviceOpt = False,
     output: FormatOpt = OutputFormat.TABLE,
-) -> None:
+) -> str:
     """Log in to an OAuth-protected MCP server (browser, device code, client credentials); keep the tokens."""
     from rich.console import Console
 
@@ -191,8 +191,9 @@ def login(
     )
     if output is OutputFormat.JSON:
         print_json(_result_json(result))
-        return
-    _report(Console(highlight=False), Console(stderr=True, highlight=False), result)
+    else:
+        _report(Console(highlight=False), Console(stderr=True, highlight=False), result)
+    return chosen.name  # the workload logged in, for cli.login_wrapper (typer ignores it)
 
 
 def _result_json(result: LoginResult) -> dict[str, object]:
