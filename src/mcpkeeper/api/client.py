@@ -24,6 +24,7 @@ import httpx
 
 from mcpkeeper.api.paths import API_PREFIX, daemon_log_path, socket_path
 from mcpkeeper.api.socket_dir import UnsafeSocketDirError, verify_socket_dir
+from mcpkeeper.exit_status import EXIT_ALREADY_RUNNING  # re-exported: the daemon exits with it
 from mcpkeeper.state.paths import ensure_private_dir
 
 __all__ = [
@@ -34,10 +35,6 @@ __all__ = [
     "DaemonUnavailableError",
     "ensure_daemon",
 ]
-
-#: Exit status of ``mcpkeeper serve`` when another daemon already serves the same home
-#: (``ExitCode.ALREADY_RUNNING`` of the CLI; not 3, which the CLI uses for "no such workload").
-EXIT_ALREADY_RUNNING = 5
 
 _BASE_URL = "http://mcpkeeper"
 _DEFAULT_TIMEOUT = 30.0
