@@ -24,6 +24,7 @@ __all__ = [
     "GrantOpt",
     "NameOpt",
     "NoBrowserOpt",
+    "NoRevokeOpt",
     "PortOpt",
     "PrivateKeyOpt",
     "RemoteUrlArg",
@@ -70,6 +71,9 @@ CallbackPortOpt = Annotated[
         help="Fixed local port for the OAuth redirect (default: a free port); "
         "for authorization servers that only accept a registered redirect URI.",
     ),
+]
+NoRevokeOpt = Annotated[
+    bool, typer.Option("--no-revoke", help="Only delete the login here; do not tell the server.")
 ]
 
 # What `run` and `proxy` take besides the login options.
