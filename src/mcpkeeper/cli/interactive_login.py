@@ -23,7 +23,7 @@ import sys
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from mcpkeeper.cli._options import Grant
 
@@ -165,58 +165,53 @@ async def login_in_loop(
         from mcpkeeper.cli.errors import CliError, ExitCode
 
         raise CliError("--resource and --disable-resource-parameter go with a browser login", ExitCode.USAGE)
-    say = progress or _print_progress
     wait = DEFAULT_LOGIN_TIMEOUT if timeout is None else timeout
+    common = _CommonArgs(
+        store=store,
+        client_secret=options.client_secret,
+        scopes=options.scopes or None,
+        issuer=issuer,
+        progress=progress or _print_progress,
+    )
     if options.grant is Grant.CLIENT_CREDENTIALS:
         assert options.client_id is not None  # checked by login_options
         return await perform_client_credentials_login(
-            remote_url,
-            name,
-            store=store,
-            client_id=options.client_id,
-            client_secret=options.client_secret,
-            private_key=options.private_key,
-            scopes=options.scopes or None,
-            issuer=issuer,
-            progress=say,
+            remote_url, name, client_id=options.client_id, private_key=options.private_key, **common
         )
     if options.device:
         return await perform_device_login(
-            remote_url,
-            name,
-            store=store,
-            client_id=options.client_id,
-            client_secret=options.client_secret,
-            scopes=options.scopes or None,
-            issuer=issuer,
-            timeout=wait,
-            show_code=_show_code,
-            progress=say,
+            remote_url, name, client_id=options.client_id, timeout=wait, show_code=_show_code, **common
         )
     pasted = _pasted_lines() if not options.open_browser and sys.stdin.isatty() else None
     try:
         return await perform_login(
             remote_url,
             name,
-            store=store,
             callback_port=options.callback_port,
             client_id=options.client_id,
-            client_secret=options.client_secret,
-            scopes=options.scopes or None,
-            issuer=issuer,
             timeout=wait,
             show_url=lambda url: _show_url(url, opens=options.open_browser, paste=pasted is not None),
-            progress=say,
             open_browser=open_in_browser if options.open_browser else None,
             client_metadata_url=options.client_metadata_url,
             challenge=challenge,
             pasted=pasted,
             resource=options.resource,
             omit_resource=options.omit_resource,
+            **common,
         )
     finally:
         if pasted is not None:
             await pasted.aclose()
+
+
+class _CommonArgs(TypedDict):
+    """What every kind of login is given the same way."""
+
+    store: CredentialStore
+    client_secret: str | None
+    scopes: list[str] | None
+    issuer: str | None
+    progress: Callable[[str], None]
 
 
 def _stored(store: CredentialStore, name: str, remote_url: str) -> StoredLogin | None:
