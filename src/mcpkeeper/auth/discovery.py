@@ -505,22 +505,13 @@ async def _metadata_at_origin(http: httpx.AsyncClient, server_url: str) -> AuthS
     origin = f"{parts.scheme}://{parts.netloc}"
     require_secure_endpoint(origin, "issuer")
     problems: list[str] = []
-    for url in authorization_server_metadata_urls(origin):
-        answer = await request_capped(
-            http, "GET", url, what="authorization server metadata", headers={"Accept": _ACCEPT_JSON}
-        )
-        if answer.status_code != 200:
-            if answer.status_code >= 500:
-                problems.append(f"authorization server metadata at {url} answered {answer.status_code}")
-            continue
-        try:
-            data = json_object(answer, "authorization server metadata")
-        except DiscoveryError as exc:
-            problems.append(str(exc))
-            continue
+    urls = authorization_server_metadata_urls(origin)
+    document = await _first_metadata_document(http, urls, problems, skip_unreachable=False)
+    if document is not None:
+        data, url = document
         named = data.get("issuer")
         expected = named if isinstance(named, str) and named and same_origin(named, origin) else origin
-        return AuthServerMetadata.from_document(data, expected_issuer=expected, url=answer.url)
+        return AuthServerMetadata.from_document(data, expected_issuer=expected, url=url)
     if problems:
         raise DiscoveryError(problems[0])
     return AuthServerMetadata.defaults_at(origin)
@@ -552,24 +543,44 @@ async def fetch_authorization_server_metadata(issuer: str, *, http: httpx.AsyncC
     require_secure_endpoint(issuer, "issuer")
     problems: list[str] = []
     urls = authorization_server_metadata_urls(issuer)
+    document = await _first_metadata_document(http, urls, problems, skip_unreachable=True)
+    if document is not None:
+        data, url = document
+        return AuthServerMetadata.from_document(data, expected_issuer=issuer, url=url)
+    if problems:
+        raise DiscoveryError(problems[0])
+    tried = ", ".join(urls)
+    raise DiscoveryError(f"no OAuth authorization server metadata found for {issuer} (tried {tried})")
+
+
+async def _first_metadata_document(
+    http: httpx.AsyncClient, urls: Sequence[str], problems: list[str], *, skip_unreachable: bool
+) -> tuple[dict[str, Any], str] | None:
+    """The first candidate answering 200 with a JSON object, and its URL after redirects.
+
+    An absent candidate (4xx) is skipped silently; a 5xx or an unusable answer (HTML, not
+    JSON, too large) is skipped and added to ``problems``. A request that fails outright is
+    skipped the same way with ``skip_unreachable``, else raised.
+    """
     for url in urls:
         try:
             answer = await request_capped(
                 http, "GET", url, what="authorization server metadata", headers={"Accept": _ACCEPT_JSON}
             )
-            if answer.status_code != 200:
-                if answer.status_code >= 500:
-                    problems.append(f"authorization server metadata at {url} answered {answer.status_code}")
-                continue
-            data = json_object(answer, "authorization server metadata")
         except DiscoveryError as exc:
+            if not skip_unreachable:
+                raise
             problems.append(str(exc))
             continue
-        return AuthServerMetadata.from_document(data, expected_issuer=issuer, url=answer.url)
-    if problems:
-        raise DiscoveryError(problems[0])
-    tried = ", ".join(urls)
-    raise DiscoveryError(f"no OAuth authorization server metadata found for {issuer} (tried {tried})")
+        if answer.status_code != 200:
+            if answer.status_code >= 500:
+                problems.append(f"authorization server metadata at {url} answered {answer.status_code}")
+            continue
+        try:
+            return json_object(answer, "authorization server metadata"), answer.url
+        except DiscoveryError as exc:
+            problems.append(str(exc))
+    return None
 
 
 def choose_scopes(
