@@ -36,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from mcpkeeper.auth.http_fetch import HttpAnswer, json_object, request_capped
+from mcpkeeper.auth.json_fields import optional_text
 from mcpkeeper.auth.login_errors import DiscoveryError
 from mcpkeeper.auth.netpolicy import TargetPolicy, require_secure_endpoint, same_origin
 from mcpkeeper.auth.www_authenticate import BearerChallenge, parse_www_authenticate
@@ -104,9 +105,9 @@ class AuthServerMetadata:
             if not isinstance(value, str) or not value:
                 raise DiscoveryError(f"authorization server metadata at {url} has no {key}")
             endpoints[key] = value
-        registration = _optional_string(data, "registration_endpoint")
-        device = _optional_string(data, "device_authorization_endpoint")
-        revocation = _optional_string(data, "revocation_endpoint")
+        registration = optional_text(data, "registration_endpoint")
+        device = optional_text(data, "device_authorization_endpoint")
+        revocation = optional_text(data, "revocation_endpoint")
         require_secure_endpoint(issuer, "issuer")
         require_secure_endpoint(endpoints["authorization_endpoint"], "authorization endpoint")
         require_secure_endpoint(endpoints["token_endpoint"], "token endpoint")
@@ -456,8 +457,7 @@ async def _find_protected_resource_metadata(
 def _protected_resource_metadata(
     data: dict[str, Any], *, url: str, server_url: str
 ) -> ProtectedResourceMetadata:
-    resource = data.get("resource")
-    resource = resource if isinstance(resource, str) and resource else None
+    resource = optional_text(data, "resource")
     if resource is not None and not _resource_covers(resource, server_url):
         raise DiscoveryError(
             f"protected resource metadata at {url} is for {resource}, not for {server_url}; refusing it"
@@ -609,11 +609,6 @@ def choose_scopes(
 
 def _same_issuer(found: str, expected: str) -> bool:
     return found.rstrip("/") == expected.rstrip("/")
-
-
-def _optional_string(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value else None
 
 
 def _strings(value: object) -> tuple[str, ...] | None:
