@@ -60,6 +60,17 @@ _GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEV
 _CIMD_MAX_BYTES = 64 * 1024
 
 
+class _Endpoint:
+    """A read-only attribute of :class:`FixtureAuthServer`: its :attr:`~FixtureAuthServer.url`
+    and this path (so the endpoints follow a ``public_url`` like the issuer does)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def __get__(self, server: FixtureAuthServer, owner: type[FixtureAuthServer] | None = None) -> str:
+        return f"{server.url}{self._path}"
+
+
 class FixtureAuthServer:
     """``async with FixtureAuthServer(access_token_lifetime=60) as auth:`` serves on 127.0.0.1.
 
@@ -159,29 +170,12 @@ class FixtureAuthServer:
     def issuer(self) -> str:
         return self.url
 
-    @property
-    def authorization_endpoint(self) -> str:
-        return f"{self.url}/authorize"
-
-    @property
-    def token_endpoint(self) -> str:
-        return f"{self.url}/token"
-
-    @property
-    def registration_endpoint(self) -> str:
-        return f"{self.url}/register"
-
-    @property
-    def introspection_endpoint(self) -> str:
-        return f"{self.url}/introspect"
-
-    @property
-    def revocation_endpoint(self) -> str:
-        return f"{self.url}/revoke"
-
-    @property
-    def device_authorization_endpoint(self) -> str:
-        return f"{self.url}/device_authorization"
+    authorization_endpoint = _Endpoint("/authorize")
+    token_endpoint = _Endpoint("/token")
+    registration_endpoint = _Endpoint("/register")
+    introspection_endpoint = _Endpoint("/introspect")
+    revocation_endpoint = _Endpoint("/revoke")
+    device_authorization_endpoint = _Endpoint("/device_authorization")
 
     @property
     def metadata(self) -> dict[str, Any]:
