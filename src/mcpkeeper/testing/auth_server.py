@@ -516,19 +516,25 @@ class FixtureAuthServer:
             return canned
         return PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "POST"})
 
-    def _grant(self, grant_type: str, form: FormData, authorization: str | None) -> dict[str, Any]:
-        client_id, client_secret = _client_credentials(form, authorization)
-        if grant_type == "missing":
-            raise GrantError("invalid_request", "grant_type is required")
-        if grant_type not in _GRANT_TYPES:
-            raise GrantError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
-        client = self.store.authenticate(
+    def _authenticate(
+        self, form: FormData, client_id: str | None, client_secret: str | None
+    ) -> RegisteredClient:
+        """The client of a token or revocation request (secret, or a ``private_key_jwt`` assertion)."""
+        return self.store.authenticate(
             client_id,
             client_secret,
             assertion=_form_str(form, "client_assertion"),
             assertion_type=_form_str(form, "client_assertion_type"),
             audience=self.issuer,
         )
+
+    def _grant(self, grant_type: str, form: FormData, authorization: str | None) -> dict[str, Any]:
+        client_id, client_secret = _client_credentials(form, authorization)
+        if grant_type == "missing":
+            raise GrantError("invalid_request", "grant_type is required")
+        if grant_type not in _GRANT_TYPES:
+            raise GrantError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        client = self._authenticate(form, client_id, client_secret)
         resource = _resource(_form_str(form, "resource"))
         if grant_type == "client_credentials":
             return self.store.client_credentials(
@@ -565,13 +571,7 @@ class FixtureAuthServer:
         hint = _form_str(form, "token_type_hint")
         try:
             client_id, client_secret = _client_credentials(form, request.headers.get("authorization"))
-            client = self.store.authenticate(
-                client_id,
-                client_secret,
-                assertion=_form_str(form, "client_assertion"),
-                assertion_type=_form_str(form, "client_assertion_type"),
-                audience=self.issuer,
-            )
+            client = self._authenticate(form, client_id, client_secret)
             token = _form_str(form, "token")
             if not token:
                 raise GrantError("invalid_request", "token is required")
