@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 @pytest.fixture(scope="module")
 def fixtures() -> Iterator[FixtureProcess]:
-    servers = FixtureProcess()
-    try:
+    with closing(FixtureProcess()) as servers:
         yield servers
-    finally:
-        servers.close()
 
 
 @pytest.fixture

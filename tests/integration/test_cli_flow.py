@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,8 @@ pytestmark = pytest.mark.timeout(30)
 
 @pytest.fixture(scope="module")
 def fixtures() -> Iterator[FixtureProcess]:
-    servers = FixtureProcess()
-    try:
+    with closing(FixtureProcess()) as servers:
         yield servers
-    finally:
-        servers.close()
 
 
 @pytest.fixture

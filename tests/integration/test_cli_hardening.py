@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -43,11 +44,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 @pytest.fixture(scope="module")
 def fixtures() -> Iterator[FixtureProcess]:
-    servers = FixtureProcess()
-    try:
+    with closing(FixtureProcess()) as servers:
         yield servers
-    finally:
-        servers.close()
 
 
 @pytest.fixture
