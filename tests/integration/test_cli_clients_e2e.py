@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from mcpkeeper.auth.credentials import CredentialStore
 from tests.integration.cli_support import (
     FixtureProcess,
     cli_env,
+    fixture_servers,  # noqa: F401 - the `fixtures` fixture
     list_json,
     run_cli,
     stop_daemon,
@@ -35,12 +35,6 @@ from tests.integration.cli_support import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-
-
-@pytest.fixture(scope="module")
-def fixtures() -> Iterator[FixtureProcess]:
-    with closing(FixtureProcess()) as servers:
-        yield servers
 
 
 @pytest.fixture

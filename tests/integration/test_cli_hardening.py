@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -32,6 +31,7 @@ from tests.integration.cli_support import (
     FixtureProcess,
     assert_one_line_error,
     cli_env,
+    fixture_servers,  # noqa: F401 - the `fixtures` fixture
     list_json,
     run_cli,
     stop_daemon,
@@ -40,12 +40,6 @@ from tests.integration.cli_support import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-
-@pytest.fixture(scope="module")
-def fixtures() -> Iterator[FixtureProcess]:
-    with closing(FixtureProcess()) as servers:
-        yield servers
 
 
 @pytest.fixture
