@@ -26,16 +26,19 @@ def read_setting(
     default: T,
     *,
     what: str,
+    instead: str | None = None,
 ) -> T:
     """The value of the first of ``names`` set in ``env``, parsed; ``default`` when none is set
-    or the value does not parse (``parse`` returns None), with a warning saying so."""
+    or the value does not parse (``parse`` returns None), with a warning saying so and what is
+    used instead (``instead``, when the default is better said in words than printed)."""
     for name in names:
         raw = env.get(name)
         if raw is None or not raw.strip():
             continue
         value = parse(raw)
         if value is None:
-            log.warning("ignoring %s=%r: not %s; using the default %s", name, raw, what, default)
+            used = instead or f"the default {default}"
+            log.warning("ignoring %s=%r: not %s; using %s", name, raw, what, used)
             return default
         return value
     return default

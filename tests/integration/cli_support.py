@@ -10,11 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from mcpkeeper.api.paths import pid_path
 from mcpkeeper.cli.foreground import pid_alive
@@ -124,6 +126,13 @@ class FixtureProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+
+@pytest.fixture(scope="module", name="fixtures")
+def fixture_servers() -> Iterator[FixtureProcess]:
+    """``fixtures``: one :class:`FixtureProcess` per test module (import this into the module)."""
+    with closing(FixtureProcess()) as servers:
+        yield servers
 
 
 def stop_daemon(home: Path, timeout: float = 8.0) -> None:

@@ -8,6 +8,9 @@ wrong" case is produced over real HTTP without a fake client.
 
 The fixture servers of ``mcpkeeper.testing`` are strict and correct by design; this site
 exists for the answers no correct server gives.
+
+The pytest fixtures the login test modules share are here too (``site``, ``fixtures``,
+``store``): a module imports the ones it uses.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -26,7 +31,8 @@ from starlette.routing import Route
 
 from mcpkeeper.auth.credentials import CredentialStore
 from mcpkeeper.auth.login import LoginResult, perform_login
-from mcpkeeper.testing import ServedApp, serve_asgi
+from mcpkeeper.state.secrets import FileSecretBackend, SecretStore
+from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer, ServedApp, serve_asgi
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -213,3 +219,23 @@ async def browser_login(
         return await perform_login(remote_url, name, store=store, open_browser=visitor, **options)
     finally:
         await visitor.finished()
+
+
+@pytest.fixture(name="site")
+async def site_fixture() -> AsyncIterator[ScriptedSite]:
+    """``site``: the scripted site, one per test."""
+    async with scripted_site() as served:
+        yield served
+
+
+@pytest.fixture(name="fixtures")
+async def fixture_servers() -> AsyncIterator[tuple[FixtureAuthServer, FixtureMCPServer]]:
+    """``fixtures``: the strict fixture authorization server and MCP server, in this process."""
+    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
+        yield auth, mcp
+
+
+@pytest.fixture(name="store")
+def file_store(tmp_path: Path) -> CredentialStore:
+    """``store``: a credential store under the test's directory, secrets in files."""
+    return CredentialStore(SecretStore(tmp_path, backend=FileSecretBackend(tmp_path / "secrets")))

@@ -26,6 +26,7 @@ from tests.integration.cli_support import (
     FixtureProcess,
     assert_one_line_error,
     cli_env,
+    fixture_servers,  # noqa: F401 - the `fixtures` fixture
     list_json,
     run_cli,
     stop_daemon,
@@ -34,15 +35,6 @@ from tests.integration.cli_support import (
 )
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture(scope="module")
-def fixtures() -> Iterator[FixtureProcess]:
-    servers = FixtureProcess()
-    try:
-        yield servers
-    finally:
-        servers.close()
 
 
 @pytest.fixture

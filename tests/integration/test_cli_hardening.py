@@ -31,6 +31,7 @@ from tests.integration.cli_support import (
     FixtureProcess,
     assert_one_line_error,
     cli_env,
+    fixture_servers,  # noqa: F401 - the `fixtures` fixture
     list_json,
     run_cli,
     stop_daemon,
@@ -39,15 +40,6 @@ from tests.integration.cli_support import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-
-@pytest.fixture(scope="module")
-def fixtures() -> Iterator[FixtureProcess]:
-    servers = FixtureProcess()
-    try:
-        yield servers
-    finally:
-        servers.close()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -100,14 +101,11 @@ def test_completion_script_and_workload_names(tmp_path: Path) -> None:
 
 
 def test_no_browser_does_not_say_a_browser_opens(tmp_path: Path) -> None:
-    fixtures = FixtureProcess()
-    try:
+    with closing(FixtureProcess()) as fixtures:
         env = {k: v for k, v in cli_env(tmp_path).items() if k != "BROWSER"}
         done = run_cli(
             tmp_path, "login", fixtures.mcp_url, "--name", "nb", "--no-browser", "--timeout", "1s", env=env
         )
-    finally:
-        fixtures.close()
     assert "Open this URL to log in:" in done.stderr
     assert "browser should open" not in done.stderr
     assert done.returncode != 0  # nobody approved within the second

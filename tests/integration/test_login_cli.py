@@ -8,7 +8,6 @@ import os
 import stat
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from mcp_types import TextContent
 
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
+from tests.integration.login_site import fixture_servers  # noqa: F401 - the `fixtures` fixture
 
 pytestmark = pytest.mark.integration
 
@@ -47,12 +47,6 @@ class Run:
     returncode: int
     stdout: str
     stderr: str
-
-
-@pytest.fixture
-async def fixtures() -> AsyncIterator[tuple[FixtureAuthServer, FixtureMCPServer]]:
-    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
-        yield auth, mcp
 
 
 @pytest.fixture

@@ -12,15 +12,14 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from mcpkeeper.auth.discovery import AuthDiscovery, NoAuthRequired, discover
 from mcpkeeper.auth.login_errors import DiscoveryError
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
-from tests.integration.login_site import ScriptedSite, fixed, scripted_site
+from tests.integration.login_site import (
+    ScriptedSite,
+    fixed,
+    scripted_site,
+    site_fixture,  # noqa: F401 - the `site` fixture
+)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def site() -> AsyncIterator[ScriptedSite]:
-    async with scripted_site() as served:
-        yield served
 
 
 async def _discovery_error(url: str) -> str:

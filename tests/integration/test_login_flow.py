@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,36 +20,20 @@ from mcpkeeper.auth.login_errors import (
 )
 from mcpkeeper.auth.registration import ClientRegistration
 from mcpkeeper.net import bind_loopback
-from mcpkeeper.state.secrets import FileSecretBackend, SecretStore
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer
 from tests.integration.login_site import (
     FollowingBrowser,
     ScriptedSite,
     browser_login,
+    file_store,  # noqa: F401 - the `store` fixture
     fixed,
+    fixture_servers,  # noqa: F401 - the `fixtures` fixture
     redirect_with,
-    scripted_site,
+    site_fixture,  # noqa: F401 - the `site` fixture
     with_query,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> CredentialStore:
-    return CredentialStore(SecretStore(tmp_path, backend=FileSecretBackend(tmp_path / "secrets")))
-
-
-@pytest.fixture
-async def fixtures() -> AsyncIterator[tuple[FixtureAuthServer, FixtureMCPServer]]:
-    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
-        yield auth, mcp
-
-
-@pytest.fixture
-async def site() -> AsyncIterator[ScriptedSite]:
-    async with scripted_site() as served:
-        yield served
 
 
 async def test_login_stores_a_working_grant_and_reuses_the_registration(

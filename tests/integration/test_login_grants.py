@@ -27,22 +27,16 @@ from mcpkeeper.auth.device import DeviceCode, perform_device_login
 from mcpkeeper.auth.discovery import AuthDiscovery, discover
 from mcpkeeper.auth.login import perform_login
 from mcpkeeper.auth.login_errors import AuthorizationDeniedError, LoginError
-from mcpkeeper.state.secrets import FileSecretBackend, SecretStore
 from mcpkeeper.testing import FixtureAuthServer, FixtureMCPServer, serve_asgi
-from tests.integration.login_site import ScriptedSite, browser_login, scripted_site
+from tests.integration.login_site import (
+    ScriptedSite,
+    browser_login,
+    file_store,  # noqa: F401 - the `store` fixture
+    fixture_servers,  # noqa: F401 - the `fixtures` fixture
+    site_fixture,  # noqa: F401 - the `site` fixture
+)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> CredentialStore:
-    return CredentialStore(SecretStore(tmp_path, backend=FileSecretBackend(tmp_path / "secrets")))
-
-
-@pytest.fixture
-async def fixtures() -> AsyncIterator[tuple[FixtureAuthServer, FixtureMCPServer]]:
-    async with FixtureAuthServer() as auth, FixtureMCPServer(auth) as mcp:
-        yield auth, mcp
 
 
 def _ec_key(directory: Path, mode: int = 0o600) -> tuple[Path, str]:
@@ -330,12 +324,6 @@ async def test_an_assertion_is_what_the_server_verifies(tmp_path: Path) -> None:
         != claims["jti"]
     )
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
-
-
-@pytest.fixture
-async def site() -> AsyncIterator[ScriptedSite]:
-    async with scripted_site() as served:
-        yield served
 
 
 async def test_credentials_stay_with_the_issuer_that_gave_them(

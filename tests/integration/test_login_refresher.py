@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -13,18 +12,16 @@ from mcpkeeper.auth.credentials import CredentialStore, StoredLogin
 from mcpkeeper.auth.errors import TokenEndpointError, classify
 from mcpkeeper.auth.registration import ClientRegistration, rejected_registration_reason
 from mcpkeeper.auth.token import Token
-from mcpkeeper.state.secrets import FileSecretBackend, SecretStore
 from mcpkeeper.testing import FixtureAuthServer
-from tests.integration.login_site import browser_login, scripted_site
+from tests.integration.login_site import (
+    browser_login,
+    file_store,  # noqa: F401 - the `store` fixture
+    scripted_site,
+)
 
 pytestmark = pytest.mark.integration
 
 CLIENT = "refresher-client"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> CredentialStore:
-    return CredentialStore(SecretStore(tmp_path, backend=FileSecretBackend(tmp_path / "secrets")))
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -12,17 +10,15 @@ from mcpkeeper.auth.discovery import AuthServerMetadata, fetch_authorization_ser
 from mcpkeeper.auth.login_errors import RegistrationError
 from mcpkeeper.auth.registration import register_client
 from mcpkeeper.testing import FixtureAuthServer
-from tests.integration.login_site import ScriptedSite, fixed, scripted_site
+from tests.integration.login_site import (
+    ScriptedSite,
+    fixed,
+    site_fixture,  # noqa: F401 - the `site` fixture
+)
 
 pytestmark = pytest.mark.integration
 
 REDIRECT = "http://127.0.0.1:43210/callback"
-
-
-@pytest.fixture
-async def site() -> AsyncIterator[ScriptedSite]:
-    async with scripted_site() as served:
-        yield served
 
 
 async def _metadata(issuer: str) -> AuthServerMetadata:

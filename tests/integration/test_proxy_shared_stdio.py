@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,8 @@ TIMINGS = {
 
 @pytest.fixture
 def fixtures() -> Iterator[FixtureProcess]:
-    servers = FixtureProcess("--token-lifetime", str(LIFETIME))
-    try:
+    with closing(FixtureProcess("--token-lifetime", str(LIFETIME))) as servers:
         yield servers
-    finally:
-        servers.close()
 
 
 @pytest.fixture

@@ -44,6 +44,14 @@ def _store(tmp_path: Path) -> tuple[CredentialStore, FlakyDisk]:
     return CredentialStore(SecretStore(tmp_path, backend=disk)), disk
 
 
+def _logged_in(tmp_path: Path, auth: FixtureAuthServer) -> tuple[CredentialStore, FlakyDisk, Token]:
+    """A store on a (not yet full) flaky disk holding a fresh login ``w`` of ``auth``, and its token."""
+    store, disk = _store(tmp_path)
+    token = store.save("w", _login(auth)).token
+    assert token is not None
+    return store, disk, token
+
+
 def _login(auth: FixtureAuthServer) -> StoredLogin:
     minted = auth.mint("cli")
     now = time.time()
@@ -60,9 +68,7 @@ def _login(auth: FixtureAuthServer) -> StoredLogin:
 
 async def test_a_rotation_the_disk_refuses_is_kept_used_and_saved_later(tmp_path: Path) -> None:
     async with FixtureAuthServer() as auth:  # strict rotation: a spent token is invalid_grant
-        store, disk = _store(tmp_path)
-        first = store.save("w", _login(auth)).token
-        assert first is not None
+        store, disk, first = _logged_in(tmp_path, auth)
         refresher = store.refresher("w")
 
         disk.full = True
@@ -93,9 +99,7 @@ async def test_a_rotation_the_disk_refuses_is_kept_used_and_saved_later(tmp_path
 
 async def test_a_new_login_stored_meanwhile_wins_over_the_unsaved_token(tmp_path: Path) -> None:
     async with FixtureAuthServer() as auth:
-        store, disk = _store(tmp_path)
-        first = store.save("w", _login(auth)).token
-        assert first is not None
+        store, disk, first = _logged_in(tmp_path, auth)
         refresher = store.refresher("w")
         disk.full = True
         with pytest.raises(TokenNotSavedError) as info:

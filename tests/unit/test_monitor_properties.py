@@ -10,10 +10,9 @@ Properties checked for every schedule:
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mcpkeeper.auth import AuthState, MonitoredTokenSource, TokenUnavailableError
@@ -21,13 +20,13 @@ from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.testing.clock import VirtualClock
 
 from .monitor_fakes import FAST, FakeProbe, FakeTokenEndpoint, RecordingSink
+from .property_settings import monitor_property
 
 R, A, U = WorkloadStatus.RUNNING, WorkloadStatus.AUTH_RETRYING, WorkloadStatus.UNAUTHENTICATED
 # The status before the first report is running (the workload layer writes it at start).
 LEGAL = {(R, A), (A, R), (R, U), (A, U), (U, R)}
 TRANSIENT = ["waf", "500", "429", "refused", "hang"]
 CONFIG = FAST.with_overrides(retrying_ceiling=4 * 3600.0, caller_wait=10.0, wake_check_interval=30.0)
-EXAMPLES = int(os.environ.get("MCPKEEPER_PROPERTY_EXAMPLES", "500"))
 
 op = st.one_of(
     st.tuples(st.just("advance"), st.floats(min_value=0.5, max_value=1500.0)),
@@ -108,12 +107,7 @@ async def _scenario(ops: list[tuple[str, float]], lifetime: float, latency: floa
     await asyncio.gather(*callers, return_exceptions=True)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    derandomize=True,
-)
+@monitor_property
 @given(
     ops=st.lists(op, min_size=1, max_size=14),
     lifetime=st.sampled_from([30.0, 300.0, 3600.0]),

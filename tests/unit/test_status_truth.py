@@ -20,12 +20,11 @@ the proxy would answer (:func:`reply_for_token_error` on the monitor's outcome):
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mcpkeeper.auth import AuthRetryingError, MonitoredTokenSource, UnauthenticatedError
@@ -36,9 +35,9 @@ from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.testing.clock import VirtualClock
 
 from .monitor_fakes import FAST, FakeTokenEndpoint, TiedProbe
+from .property_settings import monitor_property
 
 R, A, U = WorkloadStatus.RUNNING, WorkloadStatus.AUTH_RETRYING, WorkloadStatus.UNAUTHENTICATED
-EXAMPLES = int(os.environ.get("MCPKEEPER_PROPERTY_EXAMPLES", "500"))
 LIFETIMES = [5.0, 15.0, 30.0, 120.0, 300.0, 3600.0, 86400.0]
 MODES = ["ok", "ok", "ok", "waf", "500", "429", "refused", "hang", "hang_connect", "invalid_grant", "unsaved"]
 CONFIG = FAST.with_overrides(retrying_ceiling=6 * 3600.0)
@@ -169,12 +168,7 @@ async def _reject(source: MonitoredTokenSource, served: object, clock: VirtualCl
     assert truth.status is R, f"401 replay served while the status file says {truth.status}"
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    derandomize=True,
-)
+@monitor_property
 @given(
     ops=st.lists(op, min_size=1, max_size=16),
     lifetime=st.sampled_from(LIFETIMES),

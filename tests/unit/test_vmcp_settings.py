@@ -34,7 +34,7 @@ def test_a_bad_port_is_logged_and_ignored(raw: str, caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.WARNING):
         settings = VMCPSettings.from_env({"MCPKEEPER_VMCP_PORT": raw})
     assert settings.enabled and settings.port is None
-    assert "MCPKEEPER_VMCP_PORT" in caplog.text
+    assert "MCPKEEPER_VMCP_PORT" in caplog.text and "using the remembered or a free port" in caplog.text
 
 
 def test_durations() -> None:

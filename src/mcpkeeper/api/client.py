@@ -24,6 +24,7 @@ import httpx
 
 from mcpkeeper.api.paths import API_PREFIX, daemon_log_path, socket_path
 from mcpkeeper.api.socket_dir import UnsafeSocketDirError, verify_socket_dir
+from mcpkeeper.exit_status import EXIT_ALREADY_RUNNING  # re-exported: the daemon exits with it
 from mcpkeeper.state.paths import ensure_private_dir
 
 __all__ = [
@@ -34,10 +35,6 @@ __all__ = [
     "DaemonUnavailableError",
     "ensure_daemon",
 ]
-
-#: Exit status of ``mcpkeeper serve`` when another daemon already serves the same home
-#: (``ExitCode.ALREADY_RUNNING`` of the CLI; not 3, which the CLI uses for "no such workload").
-EXIT_ALREADY_RUNNING = 5
 
 _BASE_URL = "http://mcpkeeper"
 _DEFAULT_TIMEOUT = 30.0
@@ -100,8 +97,11 @@ def _dashboard_link() -> _Call:
     return _Call("POST", "/dashboard/link")
 
 
-def _request(http: httpx.Client | httpx.AsyncClient, call: _Call) -> httpx.Request:
-    return http.build_request(call.method, API_PREFIX + call.path, json=call.body, params=call.params)
+def _request(http: httpx.Client | httpx.AsyncClient, call: _Call, timeout: float | None) -> httpx.Request:
+    request = http.build_request(call.method, API_PREFIX + call.path, json=call.body, params=call.params)
+    if timeout is not None:
+        request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+    return request
 
 
 def _decode(response: httpx.Response) -> Any:
@@ -112,6 +112,12 @@ def _decode(response: httpx.Response) -> Any:
     except (ValueError, KeyError, TypeError):
         message = f"daemon answered HTTP {response.status_code}"
     raise DaemonError(message, response.status_code)
+
+
+def _object(decoded: Any) -> dict[str, Any]:
+    """A decoded answer that is a JSON object (every endpoint but ``DELETE`` answers one)."""
+    result: dict[str, Any] = decoded
+    return result
 
 
 def _unavailable(home: Path, exc: Exception) -> DaemonUnavailableError:
@@ -143,9 +149,7 @@ class DaemonClient:
         self._http = httpx.Client(transport=_sync_transport(home), base_url=_BASE_URL, timeout=timeout)
 
     def _send(self, call: _Call, timeout: float | None = None) -> Any:
-        request = _request(self._http, call)
-        if timeout is not None:
-            request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+        request = _request(self._http, call, timeout)
         try:
             response = self._http.send(request)
         except httpx.TransportError as exc:
@@ -161,16 +165,14 @@ class DaemonClient:
         return True
 
     def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._send(_health())
-        return result
+        return _object(self._send(_health()))
 
     def list_workloads(self, include_all: bool = False) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._send(_list(include_all))["workloads"]
         return result
 
     def get_workload(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._send(_get(name))
-        return result
+        return _object(self._send(_get(name)))
 
     def create_workload(
         self,
@@ -181,24 +183,19 @@ class DaemonClient:
         auth: bool = True,
         client_auth: bool = False,
     ) -> dict[str, Any]:
-        result: dict[str, Any] = self._send(_create(name, remote_url, port, auth, client_auth))
-        return result
+        return _object(self._send(_create(name, remote_url, port, auth, client_auth)))
 
     def start_workload(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._send(_action(name, "start"))
-        return result
+        return _object(self._send(_action(name, "start")))
 
     def stop_workload(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._send(_action(name, "stop"))
-        return result
+        return _object(self._send(_action(name, "stop")))
 
     def restart_workload(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._send(_action(name, "restart"))
-        return result
+        return _object(self._send(_action(name, "restart")))
 
     def reload_credentials(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._send(_action(name, "reload-credentials"))
-        return result
+        return _object(self._send(_action(name, "reload-credentials")))
 
     def remove_workload(self, name: str) -> None:
         self._send(_remove(name))
@@ -208,8 +205,7 @@ class DaemonClient:
 
     def dashboard_link(self) -> dict[str, Any]:
         """A one-time URL of the dashboard (the daemon must serve the HTTP API)."""
-        result: dict[str, Any] = self._send(_dashboard_link())
-        return result
+        return _object(self._send(_dashboard_link()))
 
     def close(self) -> None:
         self._http.close()
@@ -231,9 +227,7 @@ class AsyncDaemonClient:
         self._http = httpx.AsyncClient(transport=_async_transport(home), base_url=_BASE_URL, timeout=timeout)
 
     async def _send(self, call: _Call, timeout: float | None = None) -> Any:
-        request = _request(self._http, call)
-        if timeout is not None:
-            request.extensions["timeout"] = httpx.Timeout(timeout).as_dict()
+        request = _request(self._http, call, timeout)
         try:
             response = await self._http.send(request)
         except httpx.TransportError as exc:
@@ -248,16 +242,14 @@ class AsyncDaemonClient:
         return True
 
     async def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(_health())
-        return result
+        return _object(await self._send(_health()))
 
     async def list_workloads(self, include_all: bool = False) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = (await self._send(_list(include_all)))["workloads"]
         return result
 
     async def get_workload(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(_get(name))
-        return result
+        return _object(await self._send(_get(name)))
 
     async def create_workload(
         self,
@@ -268,24 +260,19 @@ class AsyncDaemonClient:
         auth: bool = True,
         client_auth: bool = False,
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(_create(name, remote_url, port, auth, client_auth))
-        return result
+        return _object(await self._send(_create(name, remote_url, port, auth, client_auth)))
 
     async def start_workload(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(_action(name, "start"))
-        return result
+        return _object(await self._send(_action(name, "start")))
 
     async def stop_workload(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(_action(name, "stop"))
-        return result
+        return _object(await self._send(_action(name, "stop")))
 
     async def restart_workload(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(_action(name, "restart"))
-        return result
+        return _object(await self._send(_action(name, "restart")))
 
     async def reload_credentials(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(_action(name, "reload-credentials"))
-        return result
+        return _object(await self._send(_action(name, "reload-credentials")))
 
     async def remove_workload(self, name: str) -> None:
         await self._send(_remove(name))
@@ -294,8 +281,7 @@ class AsyncDaemonClient:
         await self._send(_shutdown())
 
     async def dashboard_link(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(_dashboard_link())
-        return result
+        return _object(await self._send(_dashboard_link()))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from mcpkeeper.workloads.log_follow import LogCursor
+
 __all__ = ["DEFAULT_TAIL", "MAX_FOLLOW", "MAX_TAIL", "follow_log", "last_lines"]
 
 DEFAULT_TAIL = 1000
@@ -44,20 +46,14 @@ async def follow_log(
     path: Path, position: int, closing: asyncio.Event, *, max_age: float = MAX_FOLLOW
 ) -> AsyncIterator[bytes]:
     """Bytes appended to ``path`` from ``position`` on, until ``max_age`` or ``closing``."""
-    identity = _identity(path)
+    cursor = LogCursor(path, position)
     deadline = time.monotonic() + max_age
     while time.monotonic() < deadline and not closing.is_set():
-        current = _identity(path)
-        if current is not None:
-            replaced = identity is None or current[0] != identity[0] or current[1] < position
-            if replaced:
-                position = 0
-            identity = current
-            if current[1] > position:
-                chunk, position = _read_from(path, position)
-                if chunk:
-                    yield chunk
-                    continue
+        if cursor.has_more():
+            chunk, cursor.position = _read_from(path, cursor.position)
+            if chunk:
+                yield chunk
+                continue
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(closing.wait(), timeout=_POLL)
 
@@ -70,11 +66,3 @@ def _read_from(path: Path, position: int) -> tuple[bytes, int]:
             return chunk, position + len(chunk)
     except FileNotFoundError:
         return b"", 0
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_size

@@ -23,15 +23,19 @@ import httpx
 from mcpkeeper.auth.client_assertion import read_private_key
 from mcpkeeper.auth.credentials import CredentialStore
 from mcpkeeper.auth.discovery import AuthServerMetadata
-from mcpkeeper.auth.errors import TokenEndpointError
-from mcpkeeper.auth.login import LoginResult, ignore_progress, login_result, start_login
+from mcpkeeper.auth.login import (
+    LoginResult,
+    ignore_progress,
+    login_result,
+    start_login,
+    token_endpoint,
+    token_errors,
+)
 from mcpkeeper.auth.login_errors import LoginError
 from mcpkeeper.auth.registration import ClientRegistration, static_client
-from mcpkeeper.auth.token_client import TokenEndpoint
 
 __all__ = ["perform_client_credentials_login", "service_client"]
 
-_TIMEOUT = 30.0
 _GRANT = "client_credentials"
 
 
@@ -84,23 +88,11 @@ async def perform_client_credentials_login(
         )
     client = service_client(client_id, found.metadata, client_secret=client_secret, private_key=private_key)
     progress(f"Requesting a token for client {client_id} ({client.auth_method})…")
-    endpoint = TokenEndpoint(
-        found.metadata.token_endpoint,
-        client.credentials_for(found.metadata.issuer),
-        resource=found.resource,
-        http=http,
-        timeout=_TIMEOUT,
-    )
+    endpoint = token_endpoint(found, client.credentials_for(found.metadata.issuer), http)
     # No refresh token in this grant, so nothing to ask offline_access for.
     found = replace(found, scopes=tuple(s for s in found.scopes if s != "offline_access"))
-    try:
+    with token_errors(found, "the token endpoint refused the client credentials"):
         token = await endpoint.client_credentials(scope=" ".join(found.scopes) or None)
-    except TokenEndpointError as exc:
-        raise LoginError(f"the token endpoint refused the client credentials: {exc}") from None
-    except httpx.HTTPError as exc:
-        raise LoginError(
-            f"cannot reach the token endpoint {found.metadata.token_endpoint}: {type(exc).__name__}"
-        ) from None
     return login_result(
         store, name, found, client, token, registered=False, warnings=warnings, grant="client_credentials"
     )

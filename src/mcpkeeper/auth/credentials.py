@@ -40,6 +40,7 @@ from typing import Any, Literal, cast, get_args
 import httpx
 
 from mcpkeeper.auth.errors import StorageError, TokenEndpointError, TokenNotSavedError, classify
+from mcpkeeper.auth.json_fields import optional_text, required_text, text_list
 from mcpkeeper.auth.probe import http_probe
 from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.protocols import ReachabilityProbe
@@ -131,20 +132,16 @@ class StoredLogin:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoredLogin:
         """Parse a stored login; ``ValueError`` naming the first missing or bad field."""
-        strings = {}
-        for key in ("remote_url", "issuer", "authorization_endpoint", "token_endpoint"):
-            value = data.get(key)
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"missing {key}")
-            strings[key] = value
+        strings = {
+            key: required_text(data, key, f"missing {key}")
+            for key in ("remote_url", "issuer", "authorization_endpoint", "token_endpoint")
+        }
         client = data.get("client")
         if not isinstance(client, dict):
             raise ValueError("missing client")
         token = data.get("token")
         if token is not None and not isinstance(token, dict):
             raise ValueError("token is not an object")
-        resource = data.get("resource")
-        scopes = data.get("scopes")
         saved_at = data.get("saved_at")
         grant = data.get("grant", "authorization_code")
         if grant not in _GRANT_KINDS:
@@ -152,8 +149,8 @@ class StoredLogin:
         return cls(
             **strings,
             client=ClientRegistration.from_dict(client),
-            resource=resource if isinstance(resource, str) and resource else None,
-            scopes=tuple(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else (),
+            resource=optional_text(data, "resource"),
+            scopes=text_list(data, "scopes"),
             token=Token.from_dict(token) if token is not None else None,
             registration_rejected=data.get("registration_rejected") is True,
             saved_at=float(saved_at) if isinstance(saved_at, int | float) else None,

@@ -31,6 +31,7 @@ from mcpkeeper.auth.login import (
     ignore_progress,
     login_result,
     start_login,
+    token_endpoint,
 )
 from mcpkeeper.auth.login_errors import AuthorizationDeniedError, LoginError, LoginTimeoutError
 from mcpkeeper.auth.netpolicy import require_secure_endpoint
@@ -96,13 +97,7 @@ async def perform_device_login(
             "grant; log in without --device (with --no-browser you can paste the URL the browser ends on)"
         )
     client, registered = await _device_client(found, previous, client_id, client_secret, http, progress)
-    tokens = TokenEndpoint(
-        found.metadata.token_endpoint,
-        client.credentials_for(found.metadata.issuer),
-        resource=found.resource,
-        http=http,
-        timeout=_TIMEOUT,
-    )
+    tokens = token_endpoint(found, client.credentials_for(found.metadata.issuer), http)
     code = await request_device_code(endpoint, client, found, http)
     show_code(code)
     wait = min(timeout, code.expires_in)

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from mcpkeeper.auth.http_fetch import HttpAnswer, json_object, request_capped
+from mcpkeeper.auth.json_fields import optional_text
 from mcpkeeper.auth.login_errors import DiscoveryError
 from mcpkeeper.auth.netpolicy import TargetPolicy, require_secure_endpoint, same_origin
 from mcpkeeper.auth.www_authenticate import BearerChallenge, parse_www_authenticate
@@ -104,9 +105,9 @@ class AuthServerMetadata:
             if not isinstance(value, str) or not value:
                 raise DiscoveryError(f"authorization server metadata at {url} has no {key}")
             endpoints[key] = value
-        registration = _optional_string(data, "registration_endpoint")
-        device = _optional_string(data, "device_authorization_endpoint")
-        revocation = _optional_string(data, "revocation_endpoint")
+        registration = optional_text(data, "registration_endpoint")
+        device = optional_text(data, "device_authorization_endpoint")
+        revocation = optional_text(data, "revocation_endpoint")
         require_secure_endpoint(issuer, "issuer")
         require_secure_endpoint(endpoints["authorization_endpoint"], "authorization endpoint")
         require_secure_endpoint(endpoints["token_endpoint"], "token endpoint")
@@ -456,8 +457,7 @@ async def _find_protected_resource_metadata(
 def _protected_resource_metadata(
     data: dict[str, Any], *, url: str, server_url: str
 ) -> ProtectedResourceMetadata:
-    resource = data.get("resource")
-    resource = resource if isinstance(resource, str) and resource else None
+    resource = optional_text(data, "resource")
     if resource is not None and not _resource_covers(resource, server_url):
         raise DiscoveryError(
             f"protected resource metadata at {url} is for {resource}, not for {server_url}; refusing it"
@@ -505,22 +505,13 @@ async def _metadata_at_origin(http: httpx.AsyncClient, server_url: str) -> AuthS
     origin = f"{parts.scheme}://{parts.netloc}"
     require_secure_endpoint(origin, "issuer")
     problems: list[str] = []
-    for url in authorization_server_metadata_urls(origin):
-        answer = await request_capped(
-            http, "GET", url, what="authorization server metadata", headers={"Accept": _ACCEPT_JSON}
-        )
-        if answer.status_code != 200:
-            if answer.status_code >= 500:
-                problems.append(f"authorization server metadata at {url} answered {answer.status_code}")
-            continue
-        try:
-            data = json_object(answer, "authorization server metadata")
-        except DiscoveryError as exc:
-            problems.append(str(exc))
-            continue
+    urls = authorization_server_metadata_urls(origin)
+    document = await _first_metadata_document(http, urls, problems, skip_unreachable=False)
+    if document is not None:
+        data, url = document
         named = data.get("issuer")
         expected = named if isinstance(named, str) and named and same_origin(named, origin) else origin
-        return AuthServerMetadata.from_document(data, expected_issuer=expected, url=answer.url)
+        return AuthServerMetadata.from_document(data, expected_issuer=expected, url=url)
     if problems:
         raise DiscoveryError(problems[0])
     return AuthServerMetadata.defaults_at(origin)
@@ -552,24 +543,44 @@ async def fetch_authorization_server_metadata(issuer: str, *, http: httpx.AsyncC
     require_secure_endpoint(issuer, "issuer")
     problems: list[str] = []
     urls = authorization_server_metadata_urls(issuer)
+    document = await _first_metadata_document(http, urls, problems, skip_unreachable=True)
+    if document is not None:
+        data, url = document
+        return AuthServerMetadata.from_document(data, expected_issuer=issuer, url=url)
+    if problems:
+        raise DiscoveryError(problems[0])
+    tried = ", ".join(urls)
+    raise DiscoveryError(f"no OAuth authorization server metadata found for {issuer} (tried {tried})")
+
+
+async def _first_metadata_document(
+    http: httpx.AsyncClient, urls: Sequence[str], problems: list[str], *, skip_unreachable: bool
+) -> tuple[dict[str, Any], str] | None:
+    """The first candidate answering 200 with a JSON object, and its URL after redirects.
+
+    An absent candidate (4xx) is skipped silently; a 5xx or an unusable answer (HTML, not
+    JSON, too large) is skipped and added to ``problems``. A request that fails outright is
+    skipped the same way with ``skip_unreachable``, else raised.
+    """
     for url in urls:
         try:
             answer = await request_capped(
                 http, "GET", url, what="authorization server metadata", headers={"Accept": _ACCEPT_JSON}
             )
-            if answer.status_code != 200:
-                if answer.status_code >= 500:
-                    problems.append(f"authorization server metadata at {url} answered {answer.status_code}")
-                continue
-            data = json_object(answer, "authorization server metadata")
         except DiscoveryError as exc:
+            if not skip_unreachable:
+                raise
             problems.append(str(exc))
             continue
-        return AuthServerMetadata.from_document(data, expected_issuer=issuer, url=answer.url)
-    if problems:
-        raise DiscoveryError(problems[0])
-    tried = ", ".join(urls)
-    raise DiscoveryError(f"no OAuth authorization server metadata found for {issuer} (tried {tried})")
+        if answer.status_code != 200:
+            if answer.status_code >= 500:
+                problems.append(f"authorization server metadata at {url} answered {answer.status_code}")
+            continue
+        try:
+            return json_object(answer, "authorization server metadata"), answer.url
+        except DiscoveryError as exc:
+            problems.append(str(exc))
+    return None
 
 
 def choose_scopes(
@@ -598,11 +609,6 @@ def choose_scopes(
 
 def _same_issuer(found: str, expected: str) -> bool:
     return found.rstrip("/") == expected.rstrip("/")
-
-
-def _optional_string(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value else None
 
 
 def _strings(value: object) -> tuple[str, ...] | None:

@@ -20,10 +20,11 @@ registration stored from an earlier login, else a new dynamic registration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import webbrowser
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
@@ -38,7 +39,7 @@ from mcpkeeper.auth.login_errors import CallbackError, LoginError, LoginTimeoutE
 from mcpkeeper.auth.pkce import PkcePair, build_authorization_url, new_state
 from mcpkeeper.auth.registration import ClientRegistration, register_client, require_s256, static_client
 from mcpkeeper.auth.token import Token
-from mcpkeeper.auth.token_client import TokenEndpoint
+from mcpkeeper.auth.token_client import ClientCredentials, TokenEndpoint
 from mcpkeeper.auth.www_authenticate import BearerChallenge
 from mcpkeeper.durations import format_duration
 
@@ -49,12 +50,15 @@ __all__ = [
     "open_in_browser",
     "perform_login",
     "previous_login",
+    "token_endpoint",
+    "token_errors",
 ]
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_LOGIN_TIMEOUT = 300.0
-_EXCHANGE_TIMEOUT = 30.0
+#: One token request of a login (code exchange, device code poll, client credentials).
+_TOKEN_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,29 @@ class LoginStart:
     found: AuthDiscovery
     previous: StoredLogin | None
     warnings: list[str]
+
+
+def token_endpoint(
+    found: AuthDiscovery, credentials: ClientCredentials, http: httpx.AsyncClient | None
+) -> TokenEndpoint:
+    """The token endpoint of the discovered authorization server, as every kind of login calls it."""
+    return TokenEndpoint(
+        found.metadata.token_endpoint, credentials, resource=found.resource, http=http, timeout=_TOKEN_TIMEOUT
+    )
+
+
+@contextlib.contextmanager
+def token_errors(found: AuthDiscovery, refused: str) -> Iterator[None]:
+    """A token request's failure as one :class:`LoginError`: ``refused: <the server's error>`` when
+    the endpoint answered with an OAuth error, else that it could not be reached."""
+    try:
+        yield
+    except TokenEndpointError as exc:
+        raise LoginError(f"{refused}: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise LoginError(
+            f"cannot reach the token endpoint {found.metadata.token_endpoint}: {type(exc).__name__}"
+        ) from None
 
 
 async def start_login(
@@ -400,21 +427,9 @@ async def _exchange(
     pkce: PkcePair,
     http: httpx.AsyncClient | None,
 ) -> Token:
-    endpoint = TokenEndpoint(
-        found.metadata.token_endpoint,
-        client.credentials,
-        resource=found.resource,
-        http=http,
-        timeout=_EXCHANGE_TIMEOUT,
-    )
-    try:
+    endpoint = token_endpoint(found, client.credentials, http)
+    with token_errors(found, "the token endpoint did not accept the authorization code"):
         return await endpoint.exchange_code(code, redirect_uri=redirect_uri, code_verifier=pkce.verifier)
-    except TokenEndpointError as exc:
-        raise LoginError(f"the token endpoint did not accept the authorization code: {exc}") from None
-    except httpx.HTTPError as exc:
-        raise LoginError(
-            f"cannot reach the token endpoint {found.metadata.token_endpoint}: {type(exc).__name__}"
-        ) from None
 
 
 def _no_refresh_warning(found: AuthDiscovery, token: Token) -> str:

@@ -23,6 +23,7 @@ from mcpkeeper.auth.client_assertion import PrivateKeyJwt
 from mcpkeeper.auth.discovery import AuthServerMetadata
 from mcpkeeper.auth.errors import Failure
 from mcpkeeper.auth.http_fetch import HttpAnswer, json_object, request_capped
+from mcpkeeper.auth.json_fields import optional_text, required_text, text_list
 from mcpkeeper.auth.login_errors import RegistrationError
 from mcpkeeper.auth.netpolicy import require_secure_endpoint
 from mcpkeeper.auth.token_client import AuthMethod, ClientCredentials
@@ -89,22 +90,15 @@ class ClientRegistration:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClientRegistration:
-        client_id = data.get("client_id")
-        if not isinstance(client_id, str) or not client_id:
-            raise ValueError("client registration has no client_id")
-        secret = data.get("client_secret")
-        endpoint = data.get("registration_endpoint")
-        uris = data.get("redirect_uris")
-        key = data.get("private_key_path")
         return cls(
-            client_id=client_id,
-            client_secret=secret if isinstance(secret, str) and secret else None,
+            client_id=required_text(data, "client_id", "client registration has no client_id"),
+            client_secret=optional_text(data, "client_secret"),
             auth_method=_auth_method(data.get("auth_method"), default="none"),
-            registration_endpoint=endpoint if isinstance(endpoint, str) and endpoint else None,
-            redirect_uris=tuple(u for u in uris if isinstance(u, str)) if isinstance(uris, list) else (),
+            registration_endpoint=optional_text(data, "registration_endpoint"),
+            redirect_uris=text_list(data, "redirect_uris"),
             dynamic=data.get("dynamic") is True,
             metadata_document=data.get("metadata_document") is True,
-            private_key_path=key if isinstance(key, str) and key else None,
+            private_key_path=optional_text(data, "private_key_path"),
         )
 
 
@@ -193,8 +187,7 @@ def _registration_from(
     client_id = data.get("client_id")
     if not isinstance(client_id, str) or not client_id:
         raise RegistrationError(f"the registration response from {endpoint} has no client_id")
-    secret = data.get("client_secret")
-    secret = secret if isinstance(secret, str) and secret else None
+    secret = optional_text(data, "client_secret")
     try:
         method = _auth_method(
             data.get("token_endpoint_auth_method"), default="client_secret_basic" if secret else "none"

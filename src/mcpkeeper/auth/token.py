@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mcpkeeper.auth.json_fields import optional_text, required_text
 from mcpkeeper.sanitize import remember_secret
 
 __all__ = ["MAX_LIFETIME", "Token", "expiry_skew", "is_b64token"]
@@ -108,10 +109,6 @@ class Token:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Token:
-        access = data.get("access_token")
-        if not isinstance(access, str) or not access:
-            raise ValueError("stored token has no access_token")
-        refresh = data.get("refresh_token")
         issued_at = _finite(data.get("issued_at"))
         expires_at = _finite(data.get("expires_at"))
         if expires_at is not None:
@@ -119,8 +116,8 @@ class Token:
             expires_at = min(expires_at, (issued_at if issued_at is not None else time.time()) + MAX_LIFETIME)
         scope = data.get("scope")
         return cls(
-            access_token=access,
-            refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+            access_token=required_text(data, "access_token", "stored token has no access_token"),
+            refresh_token=optional_text(data, "refresh_token"),
             expires_at=expires_at,
             scope=scope if isinstance(scope, str) else None,
             token_type=str(data.get("token_type") or "Bearer"),

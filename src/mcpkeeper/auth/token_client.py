@@ -21,6 +21,7 @@ from typing import Any, Literal
 import httpx
 
 from mcpkeeper.auth.errors import AttemptAbandonedError, TokenEndpointError, UnusableTokenError
+from mcpkeeper.auth.json_fields import optional_text
 from mcpkeeper.auth.progress import RequestProgress
 from mcpkeeper.auth.token import MAX_LIFETIME, Token, is_b64token
 from mcpkeeper.sanitize import server_text
@@ -242,11 +243,10 @@ def _parse_token_response(response: httpx.Response, *, issued_at: float) -> Toke
             "a fault of the authorization server"
         )
     lifetime = _lifetime(data.get("expires_in"))
-    refresh = data.get("refresh_token")
     scope = data.get("scope")
     return Token(
         access_token=access,
-        refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+        refresh_token=optional_text(data, "refresh_token"),
         expires_at=issued_at + lifetime if lifetime is not None else None,
         scope=scope if isinstance(scope, str) else None,
         token_type="Bearer",

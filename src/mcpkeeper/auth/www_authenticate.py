@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 
 from mcpkeeper.auth.login_errors import WWWAuthenticateError
 
-__all__ = ["BearerChallenge", "Challenge", "parse_challenges", "parse_www_authenticate"]
+__all__ = [
+    "BearerChallenge",
+    "Challenge",
+    "parse_challenges",
+    "parse_www_authenticate",
+    "parse_www_authenticate_or_none",
+]
 
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _TOKEN68 = frozenset("-._~+/0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -65,6 +71,20 @@ def parse_www_authenticate(header: str) -> BearerChallenge:
     raise WWWAuthenticateError(
         f"the server asks for {schemes} authentication; mcpkeeper speaks only OAuth (Bearer)"
     )
+
+
+def parse_www_authenticate_or_none(header: str | None) -> BearerChallenge | None:
+    """The OAuth challenge in ``header``, or None when there is no header or no readable challenge.
+
+    For callers that only act on a challenge when there is a usable one (a remembered
+    header, an upstream answer): an unreadable one is as good as none, discovery probes.
+    """
+    if not header:
+        return None
+    try:
+        return parse_www_authenticate(header)
+    except WWWAuthenticateError:
+        return None
 
 
 def parse_challenges(header: str) -> list[Challenge]:

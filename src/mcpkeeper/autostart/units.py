@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mcpkeeper.exit_status import EXIT_ALREADY_RUNNING
+
 __all__ = [
     "LAUNCHD_LABEL",
     "SYSTEMD_UNIT_NAME",
@@ -31,8 +33,6 @@ __all__ = [
 
 SYSTEMD_UNIT_NAME = "mcpkeeper.service"
 LAUNCHD_LABEL = "dev.mcpkeeper.daemon"
-#: ``mcpkeeper.api.client.EXIT_ALREADY_RUNNING``, restated: the api client pulls in httpx.
-_EXIT_ALREADY_RUNNING = 5
 _HEADER = "Written by `mcpkeeper service install`; `mcpkeeper service uninstall` removes it."
 _PASSED_PREFIXES = ("MCPKEEPER_", "TOOLHIVE_")
 _SECRET_WORDS = ("SECRET", "PASSWORD", "PRIVATE_KEY")
@@ -71,8 +71,8 @@ def systemd_unit(command: Sequence[str], env: Mapping[str, str]) -> str:
         *(f"Environment={_systemd_word(f'{key}={value}')}" for key, value in env.items()),
         "Restart=on-failure",
         "RestartSec=5s",
-        f"RestartPreventExitStatus={_EXIT_ALREADY_RUNNING}",
-        f"SuccessExitStatus={_EXIT_ALREADY_RUNNING}",
+        f"RestartPreventExitStatus={EXIT_ALREADY_RUNNING}",
+        f"SuccessExitStatus={EXIT_ALREADY_RUNNING}",
         "TimeoutStopSec=30s",
         "",
         "[Install]",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,20 @@ from mcpkeeper.state.remote_url import InvalidRemoteUrlError, check_remote_url
 
 __all__ = [
     "CallbackPortOpt",
+    "ClientIdOpt",
+    "ClientMetadataUrlOpt",
+    "ClientSecretOpt",
+    "ClientTokenOpt",
+    "DeviceOpt",
+    "Grant",
+    "GrantOpt",
+    "NameOpt",
+    "NoBrowserOpt",
+    "NoRevokeOpt",
+    "PortOpt",
+    "PrivateKeyOpt",
+    "RemoteUrlArg",
+    "ScopeOpt",
     "WorkloadNameArg",
     "checked_name",
     "checked_remote_url",
@@ -56,6 +71,80 @@ CallbackPortOpt = Annotated[
         help="Fixed local port for the OAuth redirect (default: a free port); "
         "for authorization servers that only accept a registered redirect URI.",
     ),
+]
+NoRevokeOpt = Annotated[
+    bool, typer.Option("--no-revoke", help="Only delete the login here; do not tell the server.")
+]
+
+# What `run` and `proxy` take besides the login options.
+RemoteUrlArg = Annotated[str, typer.Argument(metavar="URL", help="The remote MCP server's URL.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Workload name (default: from the URL's host).")]
+PortOpt = Annotated[
+    int | None, typer.Option("--port", min=1, max=65535, help="Local port to serve on (default: a free one).")
+]
+ClientTokenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--client-token",
+        help="Require the local client token (Authorization: Bearer ...) from MCP clients, so that "
+        "other users of this machine cannot use the workload; the snippets below include it.",
+    ),
+]
+
+
+class Grant(StrEnum):
+    AUTHORIZATION_CODE = "authorization-code"
+    CLIENT_CREDENTIALS = "client-credentials"
+
+
+# The login options of `run`, `proxy` and `login` (checked together by
+# cli.interactive_login.login_options).
+ClientIdOpt = Annotated[
+    str | None,
+    typer.Option("--client-id", help="Use this pre-registered OAuth client instead of registering."),
+]
+ClientSecretOpt = Annotated[
+    str | None,
+    typer.Option("--client-secret", envvar="MCPKEEPER_CLIENT_SECRET", help="Secret of --client-id."),
+]
+ScopeOpt = Annotated[
+    list[str] | None, typer.Option("--scope", help="Scope to request (repeatable; default: from metadata).")
+]
+NoBrowserOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-browser",
+        help="Only print the login URL; open no browser. If the browser cannot reach this machine, "
+        "paste the URL it ends on here.",
+    ),
+]
+GrantOpt = Annotated[
+    Grant,
+    typer.Option(
+        "--grant",
+        help="client-credentials: log in as a service account (--client-id with --client-secret or "
+        "--private-key), no browser.",
+    ),
+]
+PrivateKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--private-key",
+        metavar="FILE",
+        help="PEM private key of --client-id for private_key_jwt (must be readable by you alone).",
+    ),
+]
+ClientMetadataUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--client-metadata-url",
+        envvar="MCPKEEPER_CLIENT_METADATA_URL",
+        help="HTTPS URL of your Client ID Metadata Document, used as the client id where supported.",
+    ),
+]
+DeviceOpt = Annotated[
+    bool,
+    typer.Option("--device", help="Log in with a code entered on another device (RFC 8628), no callback."),
 ]
 
 

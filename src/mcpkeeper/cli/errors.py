@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from mcpkeeper.exit_status import EXIT_ALREADY_RUNNING
+
 __all__ = ["CliError", "ExitCode"]
 
 
@@ -20,8 +22,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     NOT_FOUND = 3
     DAEMON_UNAVAILABLE = 4
-    ALREADY_RUNNING = 5
-    """``serve`` when another daemon owns the home: ``mcpkeeper.api.client.EXIT_ALREADY_RUNNING``."""
+    ALREADY_RUNNING = EXIT_ALREADY_RUNNING
+    """``serve`` when another daemon owns the home (:mod:`mcpkeeper.exit_status`)."""
     INTERRUPTED = 130
 
 

@@ -9,6 +9,7 @@ by its timeouts and never keeps the login from being deleted: its outcome is rep
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from mcpkeeper.auth.credentials import StoredLogin
     from mcpkeeper.auth.revocation import RevocationOutcome
 
-__all__ = ["Forgotten", "forget_login", "revocation_json", "revocation_line", "stored_login"]
+__all__ = ["Forgotten", "forget_login", "print_revocation", "revocation_json", "stored_login"]
 
 #: How long to wait for a refresh in progress (it holds the lock) before giving up.
 _LOCK_TIMEOUT = 30.0
@@ -74,15 +75,20 @@ def revoke_stored(login: StoredLogin) -> RevocationOutcome:
     return asyncio.run(revoke_login(login))
 
 
-def revocation_line(outcome: RevocationOutcome | None) -> str | None:
-    """One sentence about what the server was told, for people."""
+def print_revocation(outcome: RevocationOutcome | None) -> None:
+    """One sentence about what the server was told, for people (a failure to stderr as a warning)."""
     if outcome is None:
-        return None
+        return
     if outcome.outcome == "revoked":
-        return f"The server revoked the {' and the '.join(t.replace('_', ' ') for t in outcome.revoked)}."
-    if outcome.outcome == "not_offered":
-        return f"Not revoked at the server: {outcome.detail}."
-    return f"warning: could not revoke at the server ({outcome.detail}); the tokens were deleted here anyway"
+        print(f"The server revoked the {' and the '.join(t.replace('_', ' ') for t in outcome.revoked)}.")
+    elif outcome.outcome == "not_offered":
+        print(f"Not revoked at the server: {outcome.detail}.")
+    else:
+        detail = outcome.detail
+        print(
+            f"warning: could not revoke at the server ({detail}); the tokens were deleted here anyway",
+            file=sys.stderr,
+        )
 
 
 def revocation_json(outcome: RevocationOutcome | None) -> dict[str, Any] | None:

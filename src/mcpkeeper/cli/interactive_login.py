@@ -22,11 +22,10 @@ import asyncio
 import sys
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, TypedDict
 
-import typer
+from mcpkeeper.cli._options import Grant
 
 if TYPE_CHECKING:
     from mcpkeeper.auth.credentials import CredentialStore, StoredLogin
@@ -34,75 +33,7 @@ if TYPE_CHECKING:
     from mcpkeeper.auth.login import LoginResult
     from mcpkeeper.auth.www_authenticate import BearerChallenge
 
-__all__ = [
-    "ClientIdOpt",
-    "ClientMetadataUrlOpt",
-    "ClientSecretOpt",
-    "DeviceOpt",
-    "Grant",
-    "GrantOpt",
-    "LoginOptions",
-    "NoBrowserOpt",
-    "PrivateKeyOpt",
-    "ScopeOpt",
-    "login_in_loop",
-    "login_interactively",
-    "login_options",
-]
-
-
-class Grant(StrEnum):
-    AUTHORIZATION_CODE = "authorization-code"
-    CLIENT_CREDENTIALS = "client-credentials"
-
-
-ClientIdOpt = Annotated[
-    str | None,
-    typer.Option("--client-id", help="Use this pre-registered OAuth client instead of registering."),
-]
-ClientSecretOpt = Annotated[
-    str | None,
-    typer.Option("--client-secret", envvar="MCPKEEPER_CLIENT_SECRET", help="Secret of --client-id."),
-]
-ScopeOpt = Annotated[
-    list[str] | None, typer.Option("--scope", help="Scope to request (repeatable; default: from metadata).")
-]
-NoBrowserOpt = Annotated[
-    bool,
-    typer.Option(
-        "--no-browser",
-        help="Only print the login URL; open no browser. If the browser cannot reach this machine, "
-        "paste the URL it ends on here.",
-    ),
-]
-GrantOpt = Annotated[
-    Grant,
-    typer.Option(
-        "--grant",
-        help="client-credentials: log in as a service account (--client-id with --client-secret or "
-        "--private-key), no browser.",
-    ),
-]
-PrivateKeyOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--private-key",
-        metavar="FILE",
-        help="PEM private key of --client-id for private_key_jwt (must be readable by you alone).",
-    ),
-]
-ClientMetadataUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--client-metadata-url",
-        envvar="MCPKEEPER_CLIENT_METADATA_URL",
-        help="HTTPS URL of your Client ID Metadata Document, used as the client id where supported.",
-    ),
-]
-DeviceOpt = Annotated[
-    bool,
-    typer.Option("--device", help="Log in with a code entered on another device (RFC 8628), no callback."),
-]
+__all__ = ["Grant", "LoginOptions", "login_in_loop", "login_interactively", "login_options"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,58 +165,53 @@ async def login_in_loop(
         from mcpkeeper.cli.errors import CliError, ExitCode
 
         raise CliError("--resource and --disable-resource-parameter go with a browser login", ExitCode.USAGE)
-    say = progress or _print_progress
     wait = DEFAULT_LOGIN_TIMEOUT if timeout is None else timeout
+    common = _CommonArgs(
+        store=store,
+        client_secret=options.client_secret,
+        scopes=options.scopes or None,
+        issuer=issuer,
+        progress=progress or _print_progress,
+    )
     if options.grant is Grant.CLIENT_CREDENTIALS:
         assert options.client_id is not None  # checked by login_options
         return await perform_client_credentials_login(
-            remote_url,
-            name,
-            store=store,
-            client_id=options.client_id,
-            client_secret=options.client_secret,
-            private_key=options.private_key,
-            scopes=options.scopes or None,
-            issuer=issuer,
-            progress=say,
+            remote_url, name, client_id=options.client_id, private_key=options.private_key, **common
         )
     if options.device:
         return await perform_device_login(
-            remote_url,
-            name,
-            store=store,
-            client_id=options.client_id,
-            client_secret=options.client_secret,
-            scopes=options.scopes or None,
-            issuer=issuer,
-            timeout=wait,
-            show_code=_show_code,
-            progress=say,
+            remote_url, name, client_id=options.client_id, timeout=wait, show_code=_show_code, **common
         )
     pasted = _pasted_lines() if not options.open_browser and sys.stdin.isatty() else None
     try:
         return await perform_login(
             remote_url,
             name,
-            store=store,
             callback_port=options.callback_port,
             client_id=options.client_id,
-            client_secret=options.client_secret,
-            scopes=options.scopes or None,
-            issuer=issuer,
             timeout=wait,
             show_url=lambda url: _show_url(url, opens=options.open_browser, paste=pasted is not None),
-            progress=say,
             open_browser=open_in_browser if options.open_browser else None,
             client_metadata_url=options.client_metadata_url,
             challenge=challenge,
             pasted=pasted,
             resource=options.resource,
             omit_resource=options.omit_resource,
+            **common,
         )
     finally:
         if pasted is not None:
             await pasted.aclose()
+
+
+class _CommonArgs(TypedDict):
+    """What every kind of login is given the same way."""
+
+    store: CredentialStore
+    client_secret: str | None
+    scopes: list[str] | None
+    issuer: str | None
+    progress: Callable[[str], None]
 
 
 def _stored(store: CredentialStore, name: str, remote_url: str) -> StoredLogin | None:

@@ -8,13 +8,10 @@ started.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from mcpkeeper.cli._options import WorkloadNameArg, checked_name
+from mcpkeeper.cli._options import NoRevokeOpt, WorkloadNameArg, checked_name
 from mcpkeeper.cli.daemon_access import require_daemon_workload, start_daemon
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.cli.render import ellipsize
@@ -45,15 +42,13 @@ def restart(name: WorkloadNameArg, output: FormatOpt = OutputFormat.TABLE) -> No
 
 def remove(
     name: WorkloadNameArg,
-    no_revoke: Annotated[
-        bool, typer.Option("--no-revoke", help="Only delete the login here; do not tell the server.")
-    ] = False,
+    no_revoke: NoRevokeOpt = False,
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Stop a workload and delete it: config, status, history, log and stored login (revoked
     at the server when it offers RFC 7009)."""
     from mcpkeeper.api.client import DaemonError
-    from mcpkeeper.cli.forget_login import revocation_json, revocation_line, revoke_stored, stored_login
+    from mcpkeeper.cli.forget_login import print_revocation, revocation_json, revoke_stored, stored_login
 
     home = state_home()
     require_daemon_workload(home, checked_name(name))
@@ -69,9 +64,7 @@ def remove(
         print_json({"name": name, "removed": True, "revocation": revocation_json(outcome)})
         return
     print(f"{name}: removed")
-    line = revocation_line(outcome)
-    if line is not None:
-        print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
+    print_revocation(outcome)
 
 
 def stop_daemon(output: FormatOpt = OutputFormat.TABLE) -> None:

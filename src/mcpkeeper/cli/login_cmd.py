@@ -23,9 +23,8 @@ from urllib.parse import urlsplit
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_remote_url, require_writable_home
-from mcpkeeper.cli.errors import CliError, ExitCode
-from mcpkeeper.cli.interactive_login import (
+from mcpkeeper.cli._options import (
+    CallbackPortOpt,
     ClientIdOpt,
     ClientMetadataUrlOpt,
     ClientSecretOpt,
@@ -35,9 +34,11 @@ from mcpkeeper.cli.interactive_login import (
     NoBrowserOpt,
     PrivateKeyOpt,
     ScopeOpt,
-    login_interactively,
-    login_options,
+    checked_remote_url,
+    require_writable_home,
 )
+from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.interactive_login import login_interactively, login_options
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.durations import format_duration, parse_duration
 from mcpkeeper.state.names import NAME_PATTERN, validate_name
@@ -49,7 +50,6 @@ if TYPE_CHECKING:  # the HTTP stack is imported only when a login really runs (f
 
     from mcpkeeper.auth.credentials import CredentialStore
     from mcpkeeper.auth.login import LoginResult
-    from mcpkeeper.auth.www_authenticate import BearerChallenge
 
 __all__ = ["LoginTarget", "default_workload_name", "login", "main", "resolve_target"]
 
@@ -158,11 +158,12 @@ def login(
     client_metadata_url: ClientMetadataUrlOpt = None,
     device: DeviceOpt = False,
     output: FormatOpt = OutputFormat.TABLE,
-) -> None:
+) -> str:
     """Log in to an OAuth-protected MCP server (browser, device code, client credentials); keep the tokens."""
     from rich.console import Console
 
     from mcpkeeper.auth.credentials import CredentialStore
+    from mcpkeeper.auth.www_authenticate import parse_www_authenticate_or_none
 
     wait = _parse_timeout(timeout)
     store = CredentialStore.open()
@@ -186,12 +187,13 @@ def login(
         issuer=issuer or chosen.issuer,
         timeout=wait,
         store=store,
-        challenge=_challenge(chosen.challenge),
+        challenge=parse_www_authenticate_or_none(chosen.challenge),
     )
     if output is OutputFormat.JSON:
         print_json(_result_json(result))
-        return
-    _report(Console(highlight=False), Console(stderr=True, highlight=False), result)
+    else:
+        _report(Console(highlight=False), Console(stderr=True, highlight=False), result)
+    return chosen.name  # the workload logged in, for cli.login_wrapper (typer ignores it)
 
 
 def _result_json(result: LoginResult) -> dict[str, object]:
@@ -209,19 +211,6 @@ def _result_json(result: LoginResult) -> dict[str, object]:
         "has_refresh_token": result.has_refresh_token,
         "warnings": list(result.warnings),
     }
-
-
-def _challenge(header: str | None) -> BearerChallenge | None:
-    """The remembered challenge, parsed (an unreadable one is dropped: discovery probes instead)."""
-    if not header:
-        return None
-    from mcpkeeper.auth.login_errors import WWWAuthenticateError
-    from mcpkeeper.auth.www_authenticate import parse_www_authenticate
-
-    try:
-        return parse_www_authenticate(header)
-    except WWWAuthenticateError:
-        return None
 
 
 def _parse_timeout(text: str) -> float:

@@ -21,18 +21,7 @@ __all__ = ["login"]
 
 @functools.wraps(login_cmd.login)  # same parameters, so typer builds the same options
 def login(*args: Any, **kwargs: Any) -> None:
-    login_cmd.login(*args, **kwargs)
-    name = _workload_name(kwargs.get("target"), kwargs.get("name"))
-    if name is not None:
-        _reload_in_daemon(name)
-
-
-def _workload_name(target: object, name: object) -> str | None:
-    if not isinstance(target, str):
-        return None
-    if "://" not in target:
-        return target
-    return name if isinstance(name, str) else login_cmd.default_workload_name(target)
+    _reload_in_daemon(login_cmd.login(*args, **kwargs))
 
 
 def _reload_in_daemon(name: str) -> None:

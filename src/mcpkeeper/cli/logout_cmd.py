@@ -9,15 +9,10 @@ refused: that process holds the login, and is stopped with Ctrl-C.
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated
-
-import typer
-
-from mcpkeeper.cli._options import WorkloadNameArg, checked_name
+from mcpkeeper.cli._options import NoRevokeOpt, WorkloadNameArg, checked_name
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
-from mcpkeeper.cli.forget_login import forget_login, revocation_json, revocation_line
+from mcpkeeper.cli.forget_login import forget_login, print_revocation, revocation_json
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
@@ -30,9 +25,7 @@ _IDLE = frozenset({"stopped", "error", "removing"})
 
 def logout(
     name: WorkloadNameArg,
-    no_revoke: Annotated[
-        bool, typer.Option("--no-revoke", help="Only delete the login here; do not tell the server.")
-    ] = False,
+    no_revoke: NoRevokeOpt = False,
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Delete a workload's stored login, revoking it at the server when it offers RFC 7009."""
@@ -47,9 +40,7 @@ def logout(
         print_json({"name": name, "revocation": revocation_json(forgotten.revocation), "status": status})
         return
     print(f"Logged out of {name}: its tokens are deleted here.")
-    line = revocation_line(forgotten.revocation)
-    if line is not None:
-        print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
+    print_revocation(forgotten.revocation)
     if status is not None:
         print(f"Workload {name} is now {status}; `mcpkeeper login {name}` logs in again.")
 

@@ -8,7 +8,6 @@ file (portable, no inotify) and survives the file being truncated or replaced.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -23,6 +22,7 @@ from mcpkeeper.cli._options import WorkloadNameArg, checked_name
 from mcpkeeper.cli.errors import CliError, ExitCode
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat
 from mcpkeeper.state.paths import state_home
+from mcpkeeper.workloads.log_follow import LogCursor
 from mcpkeeper.workloads.logs import workload_log_file
 
 __all__ = ["logs"]
@@ -79,32 +79,17 @@ def _print_existing(path: Path, out: _Writer, tail: int | None) -> int:
 
 def _follow(path: Path, out: _Writer, position: int) -> None:
     """Poll for appended bytes until interrupted; restart from 0 if the file was replaced or cut."""
-    identity = _identity(path)
+    cursor = LogCursor(path, position)
     while True:
         time.sleep(_POLL_SECONDS)
-        current = _identity(path)
-        if current is None:
-            continue
-        if current[0] != (identity[0] if identity else None) or current[1] < position:
-            position = 0
-        identity = current
-        if current[1] == position:
+        if not cursor.has_more():
             continue
         with open(path, "rb") as fh:
-            fh.seek(position)
+            fh.seek(cursor.position)
             while chunk := fh.read(_CHUNK):
                 out.write(chunk)
-            position = fh.tell()
+            cursor.position = fh.tell()
         out.flush()
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    """(inode, size) of the file, or None while it does not exist."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_size
 
 
 #: ``%(asctime)s %(levelname)s %(name)s: %(message)s``, the format of every workload log.

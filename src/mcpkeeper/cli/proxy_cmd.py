@@ -33,34 +33,32 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url, require_writable_home
-from mcpkeeper.cli.errors import CliError, ExitCode
-from mcpkeeper.cli.foreground import foreground_store
-from mcpkeeper.cli.interactive_login import (
+from mcpkeeper.cli._options import (
+    CallbackPortOpt,
     ClientIdOpt,
     ClientMetadataUrlOpt,
     ClientSecretOpt,
+    ClientTokenOpt,
     DeviceOpt,
     Grant,
     GrantOpt,
-    LoginOptions,
+    NameOpt,
     NoBrowserOpt,
+    PortOpt,
     PrivateKeyOpt,
+    RemoteUrlArg,
     ScopeOpt,
-    login_interactively,
-    login_options,
+    checked_name,
+    checked_remote_url,
+    require_writable_home,
 )
+from mcpkeeper.cli.errors import CliError, ExitCode
+from mcpkeeper.cli.foreground import foreground_store
+from mcpkeeper.cli.interactive_login import LoginOptions, login_interactively, login_options
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.cli.login_cmd import default_workload_name
 from mcpkeeper.cli.mcp_remote_flags import McpRemoteFlags, resolve_flags
-from mcpkeeper.cli.run_cmd import (
-    ClientTokenOpt,
-    NameOpt,
-    PortOpt,
-    RemoteUrlArg,
-    check_name_free,
-    check_port_free,
-)
+from mcpkeeper.cli.run_cmd import check_name_free, check_port_free
 from mcpkeeper.state.paths import state_home
 from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore

@@ -11,28 +11,34 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mcpkeeper.cli._options import CallbackPortOpt, checked_name, checked_remote_url, require_writable_home
+from mcpkeeper.cli._options import (
+    CallbackPortOpt,
+    ClientIdOpt,
+    ClientMetadataUrlOpt,
+    ClientSecretOpt,
+    ClientTokenOpt,
+    DeviceOpt,
+    Grant,
+    GrantOpt,
+    NameOpt,
+    NoBrowserOpt,
+    PortOpt,
+    PrivateKeyOpt,
+    RemoteUrlArg,
+    ScopeOpt,
+    checked_name,
+    checked_remote_url,
+    require_writable_home,
+)
 from mcpkeeper.cli.client_setup import target_for
 from mcpkeeper.cli.daemon_access import start_daemon
 from mcpkeeper.cli.errors import CliError
 from mcpkeeper.cli.foreground import foreground_store, pid_alive
-from mcpkeeper.cli.interactive_login import (
-    ClientIdOpt,
-    ClientMetadataUrlOpt,
-    ClientSecretOpt,
-    DeviceOpt,
-    Grant,
-    GrantOpt,
-    NoBrowserOpt,
-    PrivateKeyOpt,
-    ScopeOpt,
-    login_interactively,
-    login_options,
-)
+from mcpkeeper.cli.interactive_login import login_interactively, login_options
 from mcpkeeper.cli.list_cmd import FormatOpt, OutputFormat, print_json
 from mcpkeeper.cli.login_cmd import default_workload_name
 from mcpkeeper.cli.snippets import client_snippets
@@ -44,33 +50,11 @@ from mcpkeeper.state.workload_store import WorkloadStore
 if TYPE_CHECKING:
     from mcpkeeper.api.client import DaemonClient
 
-__all__ = [
-    "ClientTokenOpt",
-    "NameOpt",
-    "PortOpt",
-    "RemoteUrlArg",
-    "check_name_free",
-    "check_port_free",
-    "run",
-]
+__all__ = ["check_name_free", "check_port_free", "run"]
 
 #: How long ``run`` waits for a new workload to leave ``starting`` before printing it as it is.
 _SETTLE_TIMEOUT = 15.0
 _POLL = 0.1
-
-RemoteUrlArg = Annotated[str, typer.Argument(metavar="URL", help="The remote MCP server's URL.")]
-NameOpt = Annotated[str | None, typer.Option("--name", help="Workload name (default: from the URL's host).")]
-PortOpt = Annotated[
-    int | None, typer.Option("--port", min=1, max=65535, help="Local port to serve on (default: a free one).")
-]
-ClientTokenOpt = Annotated[
-    bool,
-    typer.Option(
-        "--client-token",
-        help="Require the local client token (Authorization: Bearer ...) from MCP clients, so that "
-        "other users of this machine cannot use the workload; the snippets below include it.",
-    ),
-]
 
 
 def run(

@@ -22,10 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from mcpkeeper.auth.login_errors import WWWAuthenticateError
 from mcpkeeper.auth.protocols import TokenProvider
 from mcpkeeper.auth.token import Token
-from mcpkeeper.auth.www_authenticate import BearerChallenge, parse_www_authenticate
+from mcpkeeper.auth.www_authenticate import BearerChallenge, parse_www_authenticate_or_none
 
 __all__ = ["AuthorizationNeeded", "AuthorizationRefused", "Reauthorizer", "authorization_needed"]
 
@@ -76,18 +75,9 @@ def authorization_needed(
     status: int, www_authenticate: str | None, sent: Token | None, has_provider: bool
 ) -> AuthorizationNeeded | None:
     """The need behind an upstream answer, or None when the answer is not one of the two cases."""
-    challenge = _challenge(www_authenticate)
+    challenge = parse_www_authenticate_or_none(www_authenticate)
     if status == 401 and (sent is None or not has_provider):
         return AuthorizationNeeded(401, challenge, None)
     if status == 403 and challenge is not None and challenge.error == _INSUFFICIENT_SCOPE:
         return AuthorizationNeeded(403, challenge, sent)
     return None
-
-
-def _challenge(header: str | None) -> BearerChallenge | None:
-    if not header:
-        return None
-    try:
-        return parse_www_authenticate(header)
-    except WWWAuthenticateError:
-        return None

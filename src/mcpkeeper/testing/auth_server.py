@@ -60,6 +60,17 @@ _GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEV
 _CIMD_MAX_BYTES = 64 * 1024
 
 
+class _Endpoint:
+    """A read-only attribute of :class:`FixtureAuthServer`: its :attr:`~FixtureAuthServer.url`
+    and this path (so the endpoints follow a ``public_url`` like the issuer does)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def __get__(self, server: FixtureAuthServer, owner: type[FixtureAuthServer] | None = None) -> str:
+        return f"{server.url}{self._path}"
+
+
 class FixtureAuthServer:
     """``async with FixtureAuthServer(access_token_lifetime=60) as auth:`` serves on 127.0.0.1.
 
@@ -159,29 +170,12 @@ class FixtureAuthServer:
     def issuer(self) -> str:
         return self.url
 
-    @property
-    def authorization_endpoint(self) -> str:
-        return f"{self.url}/authorize"
-
-    @property
-    def token_endpoint(self) -> str:
-        return f"{self.url}/token"
-
-    @property
-    def registration_endpoint(self) -> str:
-        return f"{self.url}/register"
-
-    @property
-    def introspection_endpoint(self) -> str:
-        return f"{self.url}/introspect"
-
-    @property
-    def revocation_endpoint(self) -> str:
-        return f"{self.url}/revoke"
-
-    @property
-    def device_authorization_endpoint(self) -> str:
-        return f"{self.url}/device_authorization"
+    authorization_endpoint = _Endpoint("/authorize")
+    token_endpoint = _Endpoint("/token")
+    registration_endpoint = _Endpoint("/register")
+    introspection_endpoint = _Endpoint("/introspect")
+    revocation_endpoint = _Endpoint("/revoke")
+    device_authorization_endpoint = _Endpoint("/device_authorization")
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -522,19 +516,25 @@ class FixtureAuthServer:
             return canned
         return PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "POST"})
 
-    def _grant(self, grant_type: str, form: FormData, authorization: str | None) -> dict[str, Any]:
-        client_id, client_secret = _client_credentials(form, authorization)
-        if grant_type == "missing":
-            raise GrantError("invalid_request", "grant_type is required")
-        if grant_type not in _GRANT_TYPES:
-            raise GrantError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
-        client = self.store.authenticate(
+    def _authenticate(
+        self, form: FormData, client_id: str | None, client_secret: str | None
+    ) -> RegisteredClient:
+        """The client of a token or revocation request (secret, or a ``private_key_jwt`` assertion)."""
+        return self.store.authenticate(
             client_id,
             client_secret,
             assertion=_form_str(form, "client_assertion"),
             assertion_type=_form_str(form, "client_assertion_type"),
             audience=self.issuer,
         )
+
+    def _grant(self, grant_type: str, form: FormData, authorization: str | None) -> dict[str, Any]:
+        client_id, client_secret = _client_credentials(form, authorization)
+        if grant_type == "missing":
+            raise GrantError("invalid_request", "grant_type is required")
+        if grant_type not in _GRANT_TYPES:
+            raise GrantError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        client = self._authenticate(form, client_id, client_secret)
         resource = _resource(_form_str(form, "resource"))
         if grant_type == "client_credentials":
             return self.store.client_credentials(
@@ -571,13 +571,7 @@ class FixtureAuthServer:
         hint = _form_str(form, "token_type_hint")
         try:
             client_id, client_secret = _client_credentials(form, request.headers.get("authorization"))
-            client = self.store.authenticate(
-                client_id,
-                client_secret,
-                assertion=_form_str(form, "client_assertion"),
-                assertion_type=_form_str(form, "client_assertion_type"),
-                audience=self.issuer,
-            )
+            client = self._authenticate(form, client_id, client_secret)
             token = _form_str(form, "token")
             if not token:
                 raise GrantError("invalid_request", "token is required")

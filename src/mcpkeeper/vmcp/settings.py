@@ -13,7 +13,6 @@ as for the token monitor's settings: a typo must not keep the daemon from starti
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,12 +22,12 @@ from mcpkeeper.envsettings import read_setting
 
 __all__ = ["PORT_ENV", "VMCPSettings"]
 
-log = logging.getLogger(__name__)
-
 PORT_ENV = "MCPKEEPER_VMCP_PORT"
 CALL_TIMEOUT_ENV = "MCPKEEPER_VMCP_CALL_TIMEOUT"
 TOOLS_MAX_AGE_ENV = "MCPKEEPER_VMCP_TOOLS_MAX_AGE"
 _DISABLED = frozenset({"off", "no", "false", "disabled", "none"})
+#: (enabled, fixed port) when MCPKEEPER_VMCP_PORT is unset: enabled, the remembered or a free port.
+_PORT_UNSET: tuple[bool, int | None] = (True, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,14 @@ class VMCPSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> VMCPSettings:
         env = os.environ if environ is None else environ
         defaults = cls()
-        enabled, port = _port(env.get(PORT_ENV, ""))
+        enabled, port = read_setting(
+            env,
+            [PORT_ENV],
+            _port,
+            _PORT_UNSET,
+            what="a TCP port (1-65535) or 'off'",
+            instead="the remembered or a free port",
+        )
         return cls(
             enabled=enabled,
             port=port,
@@ -58,20 +64,14 @@ class VMCPSettings:
         )
 
 
-def _port(raw: str) -> tuple[bool, int | None]:
+def _port(raw: str) -> tuple[bool, int | None] | None:
+    """(enabled, fixed port) of a set ``MCPKEEPER_VMCP_PORT``; None when it is neither."""
     text = raw.strip().lower()
-    if not text:
-        return True, None
     if text in _DISABLED:
         return False, None
     if text.isdigit() and 1 <= int(text) <= 65535:
         return True, int(text)
-    log.warning(
-        "ignoring %s=%r: not a TCP port (1-65535) or 'off'; using the remembered or a free port",
-        PORT_ENV,
-        raw,
-    )
-    return True, None
+    return None
 
 
 def _duration(env: Mapping[str, str], key: str, default: float) -> float:

@@ -28,8 +28,8 @@ import httpx
 
 from mcpkeeper.auth.credentials import CredentialStore, CredentialStoreError, StoredLogin
 from mcpkeeper.auth.login import DEFAULT_LOGIN_TIMEOUT, LoginResult, perform_login
-from mcpkeeper.auth.login_errors import LoginError, WWWAuthenticateError
-from mcpkeeper.auth.www_authenticate import BearerChallenge, parse_www_authenticate
+from mcpkeeper.auth.login_errors import LoginError
+from mcpkeeper.auth.www_authenticate import parse_www_authenticate_or_none
 from mcpkeeper.sanitize import server_text
 from mcpkeeper.state.workload_store import WorkloadConfig
 from mcpkeeper.workloads.errors import InvalidWorkloadError
@@ -151,7 +151,7 @@ class LoginSessions:
                 open_browser=None,  # the daemon never opens a browser: the caller does
                 http=self._http,
                 client_metadata_url=_metadata_document(stored),
-                challenge=_challenge(config.auth_challenge),
+                challenge=parse_www_authenticate_or_none(config.auth_challenge),
             )
         except LoginError as exc:
             self._finish(session, LoginState.FAILED, server_text(str(exc), _MAX_ERROR))
@@ -211,13 +211,3 @@ def _metadata_document(stored: StoredLogin | None) -> str | None:
     if stored is not None and stored.client.metadata_document:
         return stored.client.client_id
     return None
-
-
-def _challenge(header: str | None) -> BearerChallenge | None:
-    """What the remote asked for after the workload started, if remembered (see workloads.reauth)."""
-    if not header:
-        return None
-    try:
-        return parse_www_authenticate(header)
-    except WWWAuthenticateError:
-        return None
