@@ -44,6 +44,7 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamUnreachable",
     "create_upstream_client",
+    "direct_upstream",
     "http_upstream",
     "open_upstream",
 ]
@@ -128,6 +129,11 @@ def open_upstream(origin: Origin) -> Upstream:
     """
     if _environment_proxy_applies(origin):
         return http_upstream(create_upstream_client(), origin)
+    return _DirectUpstream(origin)
+
+
+def direct_upstream(origin: Origin) -> Upstream:
+    """Our own connections to ``origin`` whatever the environment says (a loopback proxy of ours)."""
     return _DirectUpstream(origin)
 
 

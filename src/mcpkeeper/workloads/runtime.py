@@ -114,7 +114,7 @@ class WorkloadRuntime:
 
     @property
     def app(self) -> ProxyApp | None:
-        """The workload's proxy while it runs (what the gateway listener routes to)."""
+        """The workload's proxy while it runs (what the gateway listener and ``proxy --stdio`` use)."""
         return self._app
 
     def snapshot(self) -> MonitorSnapshot | None:
