@@ -9,7 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_token.py", "bench_proxy.py", "bench_memory.py", "bench_cli.py", "bench_hardening.py"]
+BENCHES = [
+    "bench_token.py",
+    "bench_proxy.py",
+    "bench_http_stacks.py",
+    "bench_stdio.py",
+    "bench_memory.py",
+    "bench_cli.py",
+    "bench_hardening.py",
+]
 
 
 def main() -> int:

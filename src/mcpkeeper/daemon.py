@@ -138,7 +138,7 @@ async def _serve_locked(
     tcp_sock = bind_loopback(api_port) if api_port is not None else None  # taken: fail before anything
     sock = _bind_control_socket(home)
     atomic_write_bytes(pid_path(home), f"{os.getpid()}\n".encode())
-    http = create_upstream_client()  # shared by every workload's proxy and refresher
+    http = create_upstream_client()  # shared by every workload's refresher and probe
     grants = StoreGrantLoader(home, http=http, store=store)
     events = EventHub()
     # The manager reports to the metrics, which read the manager back at scrape time.
@@ -146,7 +146,6 @@ async def _serve_locked(
     manager = WorkloadManager(
         home,
         grants=grants,
-        http=http,
         remove_secrets=grants.forget,
         store=store,
         listen=gateway is None,

@@ -381,7 +381,7 @@ def test_list_imports_no_heavy_module(tmp_path: Path) -> None:
         "from mcpkeeper.cli.app import run_cli\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert run_cli(['list', '--all']) == 0\n"
-        "heavy = ('httpx', 'httpx2', 'mcp', 'uvicorn', 'starlette', 'authlib', 'mcpkeeper.cli.run_cmd',\n"
+        "heavy = ('httpx', 'httpx2', 'mcp', 'uvicorn', 'starlette', 'mcpkeeper.cli.run_cmd',\n"
         "         'asyncio', 'filelock', 'pydantic')\n"
         "print(' '.join(m for m in heavy if m in sys.modules))\n"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,3 +149,33 @@ async def _read_message(stdout: asyncio.StreamReader) -> dict[str, Any]:
     assert line, "the bridge closed stdout"
     message: dict[str, Any] = json.loads(line)
     return message
+
+
+async def test_stdin_from_a_regular_file_falls_back_to_the_sdk_transport(
+    mcp_server: FixtureMCPServer, provider: FakeProvider, tmp_path: Path
+) -> None:
+    """The event loop cannot watch a regular file; the bridge then reads it as the SDK does."""
+    requests = tmp_path / "requests.jsonl"
+    init = _rpc(1, "initialize", protocolVersion="2025-06-18", capabilities={}, clientInfo=_INFO)
+    requests.write_text(init + "\n")
+    async with serve_asgi(create_proxy_app(mcp_server.url, provider, name="fixture")) as proxy:
+        with requests.open("rb") as stdin:
+            bridge = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "mcpkeeper.proxy.stdio_bridge",
+                proxy.url + "/mcp",
+                stdin=stdin,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        assert bridge.stdout is not None
+        try:
+            answer = await _read_message(bridge.stdout)
+            status = await asyncio.wait_for(bridge.wait(), WAIT)
+        finally:
+            if bridge.returncode is None:
+                bridge.kill()
+                await bridge.wait()
+    assert answer["id"] == 1 and answer["result"]["protocolVersion"] == "2025-06-18"
+    assert status == 0

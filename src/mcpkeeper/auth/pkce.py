@@ -7,14 +7,14 @@ code to this process (a code stolen from the redirect is useless without the ver
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[import-untyped]
-
-__all__ = ["PkcePair", "build_authorization_url", "new_state"]
+__all__ = ["PkcePair", "build_authorization_url", "new_state", "s256_challenge"]
 
 _VERIFIER_BYTES = 48  # 64 URL-safe characters, inside RFC 7636's 43..128
 
@@ -28,7 +28,13 @@ class PkcePair:
     @classmethod
     def generate(cls) -> PkcePair:
         verifier = secrets.token_urlsafe(_VERIFIER_BYTES)
-        return cls(verifier, str(create_s256_code_challenge(verifier)))
+        return cls(verifier, s256_challenge(verifier))
+
+
+def s256_challenge(verifier: str) -> str:
+    """RFC 7636 §4.2: ``BASE64URL(SHA256(ASCII(code_verifier)))``, without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def new_state() -> str:

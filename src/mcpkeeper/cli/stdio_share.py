@@ -64,6 +64,7 @@ from mcpkeeper.workloads.info import local_url
 from mcpkeeper.workloads.reauth import ForegroundLogin
 
 if TYPE_CHECKING:
+    from mcpkeeper.proxy.app import ProxyApp
     from mcpkeeper.workloads.runtime import WorkloadRuntime
 
 _fcntl: ModuleType | None
@@ -96,6 +97,19 @@ class HostPlan:
     headers: dict[str, str] = field(default_factory=dict)
     #: How long an attacher waits for a host that is logging in.
     wait_for_host: float = 300.0 + _HOST_GRACE
+    #: The workload's proxy app while this process hosts it: our own bridge hands its
+    #: requests to it directly, no socket (attachers go through the host's port).
+    hosted: _Hosted = field(default_factory=lambda: _Hosted())
+
+
+class _Hosted:
+    """Which proxy app this process hosts right now (None: it only attaches)."""
+
+    def __init__(self) -> None:
+        self.app: ProxyApp | None = None
+
+    def __call__(self) -> ProxyApp | None:
+        return self.app
 
 
 def host_lock(home: Path, name: str) -> StateLock:
@@ -176,11 +190,13 @@ async def _host(plan: HostPlan, config: WorkloadConfig, bridge: asyncio.Future[N
         bridge.cancel()
         raise
     foreground_store(plan.home).put(config)  # ours now (a takeover rewrites the same)
+    plan.hosted.app = runtime.app
     try:
         for finished in await first_done(bridge, runtime.wait_closed()):
             if finished is not None:
                 finished.result()  # re-raise what the bridge or the workload died of
     finally:
+        plan.hosted.app = None
         bridge.cancel()
         await runtime.close(status=None)
 
@@ -215,7 +231,7 @@ async def _bridge(plan: HostPlan, config: WorkloadConfig) -> None:
     headers = dict(plan.headers)
     if client_auth_required(config.client_auth):
         headers.update(client_headers(plan.home))
-    await run_stdio_bridge(url, headers=headers)
+    await run_stdio_bridge(url, headers=headers, app=plan.hosted)
 
 
 async def _wait_for_host(plan: HostPlan, lock: StateLock) -> WorkloadConfig | None:

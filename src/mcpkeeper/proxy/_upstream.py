@@ -1,15 +1,18 @@
-"""How a request reaches the upstream: straight through our transport, or through a client.
+"""How a proxy app reaches its upstream: one small interface, one way to make it.
 
-By default a proxy app sends through its own lean HTTP/1.1 connections (:mod:`._http1`).
-httpx's client layer would add, on every request, cookie extraction (it builds urllib
-request and response shims and an email message from the headers), auth and redirect
-machinery and a log record, and httpx's models and httpcore's h11 parsing below it cost
-more than the rest of the proxy: nothing a proxy wants (cookies belong to the MCP
-clients, redirects are passed through).
+:class:`Upstream` is all the app needs (send a request, get the status and headers, read
+the body as it arrives). :func:`open_upstream` makes the app's own: the proxy's lean
+HTTP/1.1 connections (:mod:`._http1`), or, when the environment names an HTTP proxy for
+the origin (``HTTPS_PROXY``, ``ALL_PROXY``, not excluded by ``NO_PROXY``), an httpx client
+from :func:`create_upstream_client`, which applies it. :func:`http_upstream` wraps any
+httpx client a caller wants used instead, as it is configured, wherever it was made.
 
-A client is used instead when the caller hands one in (its settings are then the caller's
-choice), or when the environment names an HTTP proxy for the upstream (``HTTPS_PROXY``,
-``ALL_PROXY``, not excluded by ``NO_PROXY``): httpx's client applies those.
+Why an own client at all: ``bench/bench_http_stacks.py`` runs the same proxy over it,
+httpx, httpcore alone and aiohttp side by side. httpx's client layer adds, per request,
+cookie extraction (urllib shims and an email message built from the headers), auth and
+redirect machinery and a log record, and httpcore's h11 parsing below it; per call the
+own client costs the proxy about half the CPU of httpx and adds about a third of the
+latency (figures in the bench's docstring).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import functools
 import ssl
 import urllib.request
-import weakref
 from collections.abc import AsyncIterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Protocol
@@ -42,7 +44,9 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamUnreachable",
     "create_upstream_client",
-    "upstream_for",
+    "direct_upstream",
+    "http_upstream",
+    "open_upstream",
 ]
 
 #: Connect fails fast; reads never time out, because an SSE stream may idle for hours and
@@ -56,27 +60,21 @@ KEEPALIVE_EXPIRY = 30.0
 def create_upstream_client() -> httpx.AsyncClient:
     """An HTTP client suited to outgoing requests (our timeouts, no redirects, no cookies).
 
-    The daemon shares one for token refreshes, reachability probes and proxied requests
-    that an environment proxy applies to. No ``transport=`` is passed on purpose: httpx
-    honours ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY`` only for a client that builds its
-    own transports, and behind a corporate proxy every background refresh would fail.
+    The daemon shares one for token refreshes and reachability probes; a proxy app gets
+    one when an environment proxy applies to its upstream. No ``transport=`` is passed on
+    purpose: httpx honours ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY`` only for a client
+    that builds its own transports, and behind a corporate proxy every background refresh
+    would fail.
 
     Its cookie jar refuses everything: cookies belong to the MCP clients and pass through
     the proxy untouched; a shared jar would hand one client's session cookie to another.
     """
-    client = httpx.AsyncClient(
+    return httpx.AsyncClient(
         timeout=UPSTREAM_TIMEOUT,
         limits=httpx.Limits(max_keepalive_connections=MAX_IDLE_PER_ORIGIN, keepalive_expiry=KEEPALIVE_EXPIRY),
         follow_redirects=False,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
     )
-    _DEFAULT_CLIENTS.add(client)
-    return client
-
-
-# Clients made by :func:`create_upstream_client`: their settings are the proxy's defaults,
-# so an app handed one may as well use its own lean connections with those same settings.
-_DEFAULT_CLIENTS: weakref.WeakSet[httpx.AsyncClient] = weakref.WeakSet()
 
 
 class UpstreamResponse(Protocol):
@@ -121,19 +119,32 @@ class Upstream(Protocol):
     async def aclose(self) -> None: ...
 
 
-def upstream_for(origin: Origin, http: httpx.AsyncClient | None) -> tuple[Upstream, bool]:
-    """The way to ``origin``, and whether the caller owns (must close) it.
+def open_upstream(origin: Origin) -> Upstream:
+    """The proxy's way to ``origin``: the one place an upstream connection pool is made.
 
-    A client from :func:`create_upstream_client` stands for our default settings: unless an
-    environment proxy applies (which that client honours), the app keeps its own direct
-    connections instead, which are much cheaper per request.
+    Our own HTTP/1.1 connections, unless the environment names an HTTP proxy for the
+    origin (``HTTPS_PROXY``, ``ALL_PROXY``, not excluded by ``NO_PROXY``): then an httpx
+    client from :func:`create_upstream_client`, which applies it. Closing the upstream
+    closes what was made here.
     """
-    proxied = _environment_proxy_applies(origin)
-    if http is not None and (proxied or http not in _DEFAULT_CLIENTS):
-        return _ClientUpstream(http, origin), False
-    if proxied:
-        return _ClientUpstream(create_upstream_client(), origin), True
-    return _DirectUpstream(origin), True
+    if _environment_proxy_applies(origin):
+        return http_upstream(create_upstream_client(), origin)
+    return _DirectUpstream(origin)
+
+
+def direct_upstream(origin: Origin) -> Upstream:
+    """Our own connections to ``origin`` whatever the environment says (a loopback proxy of ours)."""
+    return _DirectUpstream(origin)
+
+
+def http_upstream(client: httpx.AsyncClient, origin: Origin | str) -> Upstream:
+    """``origin`` reached through ``client``, used as it is configured (closing the upstream closes it)."""
+    if isinstance(origin, str):
+        parsed = Origin.of(origin)
+        if parsed is None:
+            raise ValueError(f"not an absolute http(s) URL: {origin!r}")
+        origin = parsed
+    return _ClientUpstream(client, origin)
 
 
 class _DirectUpstream:
@@ -168,7 +179,7 @@ class _DirectUpstream:
 
 
 class _ClientUpstream:
-    """Through an httpx client (the caller's, or one honouring an environment proxy)."""
+    """Through an httpx client (one honouring an environment proxy, or a caller's)."""
 
     def __init__(self, client: httpx.AsyncClient, origin: Origin) -> None:
         self._client = client

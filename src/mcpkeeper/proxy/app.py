@@ -40,7 +40,6 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import httpx
 from starlette.types import Receive, Scope, Send
 
 from mcpkeeper.auth.errors import TokenUnavailableError
@@ -53,12 +52,13 @@ from mcpkeeper.proxy._headers import RawHeaders, downstream_headers, header_valu
 from mcpkeeper.proxy._replies import LocalReply, reply_for_token_error
 from mcpkeeper.proxy._rewrite import Origin, UrlRewriter, rewrite_endpoint_event
 from mcpkeeper.proxy._upstream import (
+    Upstream,
     UpstreamBroken,
     UpstreamResponse,
     UpstreamTimeout,
     UpstreamUnreachable,
     create_upstream_client,
-    upstream_for,
+    open_upstream,
 )
 from mcpkeeper.proxy.observer import NO_PROXY_OBSERVER, ProxyObserver
 from mcpkeeper.proxy.reauth import (
@@ -68,7 +68,7 @@ from mcpkeeper.proxy.reauth import (
     authorization_needed,
 )
 
-__all__ = ["ProxyApp", "create_proxy_app", "create_upstream_client", "local_url_for"]
+__all__ = ["ProxyApp", "Upstream", "create_proxy_app", "create_upstream_client", "local_url_for"]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def create_proxy_app(
     upstream_url: str,
     provider: TokenProvider | None,
     *,
-    http: httpx.AsyncClient | None = None,
+    upstream: Upstream | None = None,
     name: str = "",
     replay_limit: int = DEFAULT_REPLAY_LIMIT,
     client_token: str | None = None,
@@ -97,13 +97,11 @@ def create_proxy_app(
     ``provider=None`` forwards without a token (a server that needs none). ``name`` is the
     workload's, used in messages ("run `mcpkeeper login NAME`") and log lines.
 
-    Without ``http`` (recommended) the app keeps its own upstream connections, sent
-    through directly, which is markedly cheaper per request than an httpx client (see
-    :mod:`._upstream`), and closes them on ASGI lifespan shutdown or :meth:`ProxyApp.aclose`.
-    ``http`` is a client the caller owns and closes, used as it is configured; one from
-    :func:`create_upstream_client` (shared by several apps) is used only when an environment
-    proxy applies, and otherwise the app keeps its own connections with the same settings,
-    so :meth:`ProxyApp.aclose` (or lifespan shutdown) must still be called.
+    Without ``upstream`` (the usual case) the app opens its own connections to the
+    upstream's origin (:func:`~._upstream.open_upstream`: environment proxies honoured) and
+    closes them on ASGI lifespan shutdown or :meth:`ProxyApp.aclose`. An ``upstream`` passed
+    in (e.g. :func:`~._upstream.http_upstream` over an httpx client) is used as it is and
+    left to the caller to close.
 
     ``client_token`` set: every request must carry ``Authorization: Bearer <client_token>``
     (refused with 403 otherwise); it is replaced by the upstream token like any client
@@ -115,7 +113,7 @@ def create_proxy_app(
     return ProxyApp(
         upstream_url,
         provider,
-        http=http,
+        upstream=upstream,
         name=name,
         replay_limit=replay_limit,
         client_token=client_token,
@@ -133,7 +131,7 @@ class ProxyApp:
         upstream_url: str,
         provider: TokenProvider | None,
         *,
-        http: httpx.AsyncClient | None = None,
+        upstream: Upstream | None = None,
         name: str = "",
         replay_limit: int = DEFAULT_REPLAY_LIMIT,
         client_token: str | None = None,
@@ -148,8 +146,8 @@ class ProxyApp:
         self.name = name
         self._origin = origin
         self._provider = provider
-        self._http = http
-        self._upstream, self._owns_upstream = upstream_for(origin, http)
+        self._owns_upstream = upstream is None
+        self._upstream = upstream or open_upstream(origin)
         self._replay_limit = replay_limit
         self._reauthorizer = reauthorizer
         self._who = f"workload {name!r}" if name else "the upstream"
@@ -162,7 +160,7 @@ class ProxyApp:
         self._provider = provider
 
     async def aclose(self) -> None:
-        """Close the upstream connections, unless they belong to a client the caller passed."""
+        """Close the upstream connections, unless the caller passed them in."""
         if self._owns_upstream:
             await self._upstream.aclose()
 
@@ -180,7 +178,7 @@ class ProxyApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 if self._owns_upstream and self._upstream.is_closed:  # served again after a shutdown
-                    self._upstream, self._owns_upstream = upstream_for(self._origin, self._http)
+                    self._upstream = open_upstream(self._origin)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()

@@ -4,12 +4,18 @@ This is what ``mcpkeeper connect NAME`` and ``mcpkeeper proxy URL --stdio`` run 
 clients that spawn a command instead of speaking HTTP (Claude Desktop style). The URL is
 the local proxy's, so the bridge itself never holds a token.
 
-Both sides are the official MCP SDK's transports, used as raw message pipes: the stdio
-*server* transport reads and writes the client's lines, the streamable-HTTP *client*
-transport does the HTTP part (POST per message, JSON or SSE answers, ``Mcp-Session-Id``,
-the GET stream for server-initiated messages, resumption, session DELETE on exit). What a
-client session would normally add, the per-message headers, comes from
-:class:`~mcpkeeper.proxy._bridge_headers.HeaderStamper`.
+The HTTP side is the official MCP SDK's streamable-HTTP *client* transport, used as a
+raw message pipe (POST per message, JSON or SSE answers, ``Mcp-Session-Id``, the GET
+stream for server-initiated messages, resumption, session DELETE on exit); what a client
+session would normally add, the per-message headers, comes from
+:class:`~mcpkeeper.proxy._bridge_headers.HeaderStamper`. The client's lines are read and
+written on the event loop's own pipe transports (:mod:`~mcpkeeper.proxy._stdio_pipes`),
+or with the SDK's stdio *server* transport when stdin/stdout are not pipes or are handed
+in. Below the SDK transport, the HTTP goes straight to the proxy
+(:mod:`~mcpkeeper.proxy._bridge_transport`): to the proxy app itself when it runs in this
+process (a ``proxy --stdio`` that hosts the workload passes ``app``), else over the proxy's
+own lean connections.
+Each saves latency on every message: ``bench/bench_stdio.py`` has the figures.
 
 When the proxy answers ``503`` (no token right now), its body is a JSON-RPC error with
 ``retry_after`` in ``data``, which the SDK transport hands back for that request: the
@@ -23,21 +29,28 @@ Run it directly with ``python -m mcpkeeper.proxy.stdio_bridge URL [-H 'Name: val
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ipaddress
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from typing import Protocol
 
 import anyio
 import httpx2
-from mcp.client._transport import ReadStream, WriteStream
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
 from mcp_types import JSONRPCError, JSONRPCMessage, JSONRPCRequest, JSONRPCResponse, RequestId
 from pydantic import ValidationError
+from starlette.types import ASGIApp
 
 from mcpkeeper.proxy._bridge_headers import HeaderStamper
-from mcpkeeper.proxy._replies import LocalReply
+from mcpkeeper.proxy._bridge_transport import BridgeTransport
+from mcpkeeper.proxy._in_process import SameProcessFirst
+from mcpkeeper.proxy._rewrite import Origin
+from mcpkeeper.proxy._stdio_pipes import PipesUnsupported, process_stdio
+from mcpkeeper.proxy._upstream import Upstream, direct_upstream, open_upstream
 
 __all__ = ["main", "run_stdio_bridge"]
 
@@ -56,16 +69,19 @@ async def run_stdio_bridge(
     headers: dict[str, str] | None = None,
     stdin: anyio.AsyncFile[str] | None = None,
     stdout: anyio.AsyncFile[str] | None = None,
+    app: Callable[[], ASGIApp | None] | None = None,
 ) -> None:
     """Relay messages between stdin/stdout and ``url`` until stdin closes.
 
     ``headers`` are sent with every HTTP request (never an upstream token: the proxy
-    injects that). ``stdin``/``stdout`` default to the process's own.
+    injects that). ``stdin``/``stdout`` default to the process's own. ``app`` says, per
+    request, which proxy app serves ``url`` in this process right now (None: none does):
+    requests then go to it directly instead of through a socket.
     """
-    transport = _UnreachableAsReply(httpx2.AsyncHTTPTransport(), url)
+    transport = BridgeTransport(_upstream(url, app), url)
     async with (
         httpx2.AsyncClient(headers=headers or {}, timeout=_TIMEOUT, transport=transport) as http,
-        stdio_server(stdin, stdout) as (from_client, to_client),
+        _stdio(stdin, stdout) as (from_client, to_client),
         streamable_http_client(url, http_client=http) as (from_server, to_server),
     ):
         pipe = _Pipe(HeaderStamper())
@@ -76,6 +92,46 @@ async def run_stdio_bridge(
                 await pipe.drained()
             tg.cancel_scope.cancel()
         await to_client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _stdio(
+    stdin: anyio.AsyncFile[str] | None, stdout: anyio.AsyncFile[str] | None
+) -> AsyncIterator[tuple[AsyncIterable[SessionMessage | Exception], _Sender]]:
+    """The process's own pipes on the event loop; files handed in (or not pipes): the SDK's transport."""
+    if stdin is None and stdout is None:
+        try:
+            async with process_stdio() as streams:
+                yield streams
+            return
+        except PipesUnsupported:
+            pass
+    async with stdio_server(stdin, stdout) as streams:
+        yield streams
+
+
+def _upstream(url: str, app: Callable[[], ASGIApp | None] | None) -> Upstream:
+    origin = Origin.of(url)
+    if origin is None:
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    # A loopback URL is our own proxy, which an HTTP proxy from the environment cannot reach.
+    elsewhere = direct_upstream(origin) if _is_loopback(origin.host) else open_upstream(origin)
+    return elsewhere if app is None else SameProcessFirst(app, origin, elsewhere)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Sender(Protocol):
+    async def send(self, item: SessionMessage, /) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class _Pipe:
@@ -89,8 +145,8 @@ class _Pipe:
 
     async def client_to_server(
         self,
-        from_client: ReadStream[SessionMessage | Exception],
-        to_server: WriteStream[SessionMessage],
+        from_client: AsyncIterable[SessionMessage | Exception],
+        to_server: _Sender,
     ) -> None:
         async for message in _messages(
             from_client, "ignoring a line on stdin that is not a JSON-RPC message"
@@ -104,8 +160,8 @@ class _Pipe:
 
     async def server_to_client(
         self,
-        from_server: ReadStream[SessionMessage | Exception],
-        to_client: WriteStream[SessionMessage],
+        from_server: AsyncIterable[SessionMessage | Exception],
+        to_client: _Sender,
     ) -> None:
         async for message in _messages(
             from_server, "dropping a message from the server that could not be read"
@@ -128,7 +184,7 @@ class _Pipe:
 
 
 async def _messages(
-    stream: ReadStream[SessionMessage | Exception], complaint: str
+    stream: AsyncIterable[SessionMessage | Exception], complaint: str
 ) -> AsyncIterator[JSONRPCMessage]:
     """The messages of a transport stream; what it could not parse is logged and skipped.
 
@@ -156,38 +212,6 @@ def _problem(exc: Exception) -> str | None:
     if len(errors) > 1:
         return "not a JSON-RPC request, notification or response"
     return errors[0]["msg"] if errors else "invalid"
-
-
-class _UnreachableAsReply(httpx2.AsyncBaseTransport):
-    """Answer a POST the proxy never received with a JSON-RPC error, as the proxy would.
-
-    Left alone, the SDK transport lets a connection error escape the task that sent the
-    POST, which ends the whole session; a daemon restart must cost the client one failed
-    call, not its server. GET and DELETE errors pass through: the SDK already retries the
-    GET stream and tolerates a failed DELETE.
-    """
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport, url: str) -> None:
-        self._inner = inner
-        self._url = url
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        try:
-            return await self._inner.handle_async_request(request)
-        except httpx2.TransportError as exc:
-            if request.method != "POST":
-                raise
-            reply = LocalReply(
-                502,
-                "proxy_unreachable",
-                f"cannot reach the mcpkeeper proxy at {self._url} ({type(exc).__name__}); "
-                "is the daemon running?",
-            )
-            headers, body = reply.render("POST", request.content)
-            return httpx2.Response(reply.status, headers=headers, content=body, request=request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

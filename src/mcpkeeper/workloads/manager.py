@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 
@@ -33,7 +32,6 @@ from mcpkeeper.auth.config import RetryConfig
 from mcpkeeper.auth.monitor import MonitorSnapshot
 from mcpkeeper.auth.token import Token
 from mcpkeeper.net import PortInUseError, bind_loopback, free_port
-from mcpkeeper.proxy.app import create_upstream_client
 from mcpkeeper.state.history import Transition
 from mcpkeeper.state.names import validate_name
 from mcpkeeper.state.status_store import StatusRecord
@@ -89,7 +87,6 @@ class WorkloadManager:
         retry_config: RetryConfig | None = None,
         clock: Clock | None = None,
         restart_policy: RestartPolicy | None = None,
-        http: httpx.AsyncClient | None = None,
         remove_secrets: Callable[[str], None] | None = None,
         store: Store | None = None,
         listen: bool = True,
@@ -106,10 +103,6 @@ class WorkloadManager:
         self._retry_config = retry_config or RetryConfig.from_env()
         self._clock = clock
         self._policy = restart_policy or RestartPolicy()
-        # One upstream client for every workload: one connection pool and one TLS
-        # context instead of a hundred (each costs memory and start-up time).
-        self._owns_http = http is None
-        self._http = http or create_upstream_client()
         self._remove_secrets = remove_secrets
         #: Other replicas serve the same workloads: stopping this one writes no status.
         self._shared = store.shared
@@ -349,8 +342,6 @@ class WorkloadManager:
             *(self._halt(name, status, reason) for name in list(self._slots)),
             return_exceptions=True,
         )
-        if self._owns_http:
-            await self._http.aclose()
 
     # ---------------------------------------------------------------- internals --
     def _lock(self, name: str) -> asyncio.Lock:
@@ -403,7 +394,6 @@ class WorkloadManager:
             grants=self._grants,
             retry_config=self._retry_config,
             clock=self._clock,
-            http=self._http,
             listen=self._listen,
             observer=self.observer,
         )

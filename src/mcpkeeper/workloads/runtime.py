@@ -24,8 +24,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import httpx
-
 from mcpkeeper.auth.clock import Clock
 from mcpkeeper.auth.config import RetryConfig
 from mcpkeeper.auth.monitor import AuthState, MonitoredTokenSource, MonitorSnapshot
@@ -74,7 +72,6 @@ class WorkloadRuntime:
         grants: GrantLoader | None = None,
         retry_config: RetryConfig | None = None,
         clock: Clock | None = None,
-        http: httpx.AsyncClient | None = None,
         login: ForegroundLogin | None = None,
         listen: bool = True,
         observer: WorkloadObserver = NO_WORKLOAD_OBSERVER,
@@ -87,7 +84,6 @@ class WorkloadRuntime:
         self._grants = grants or StoreGrantLoader(home)
         self._retry_config = retry_config or RetryConfig.from_env()
         self._clock = clock
-        self._http = http
         self._observer = observer
         self._monitor: MonitoredTokenSource | None = None
         self._monitor_task: asyncio.Task[None] | None = None
@@ -118,7 +114,7 @@ class WorkloadRuntime:
 
     @property
     def app(self) -> ProxyApp | None:
-        """The workload's proxy while it runs (what the gateway listener routes to)."""
+        """The workload's proxy while it runs (what the gateway listener and ``proxy --stdio`` use)."""
         return self._app
 
     def snapshot(self) -> MonitorSnapshot | None:
@@ -154,7 +150,6 @@ class WorkloadRuntime:
         self._app = create_proxy_app(
             self.config.remote_url,
             self._monitor,
-            http=self._http,
             name=self.name,
             client_token=client_token,
             reauthorizer=self._reauthorizer,
