@@ -36,6 +36,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from mcpkeeper.aio import first_done, must_finish
 from mcpkeeper.api.app import create_api_app
 from mcpkeeper.api.client import EXIT_ALREADY_RUNNING
 from mcpkeeper.api.dashboard import DashboardSessions, dashboard_link_route, dashboard_routes
@@ -59,6 +60,7 @@ from mcpkeeper.api.paths import (
 )
 from mcpkeeper.api.socket_dir import UnsafeSocketDirError, prepare_socket_dir
 from mcpkeeper.auth.credentials import CredentialStore
+from mcpkeeper.auth.token_client import DEFAULT_TOKEN_TIMEOUT
 from mcpkeeper.gateway.access import AllowList
 from mcpkeeper.gateway.app import GatewayApp
 from mcpkeeper.gateway.inbound import Authenticator, InboundConfigError
@@ -72,7 +74,6 @@ from mcpkeeper.state.locks import LockTimeout, StateLock
 from mcpkeeper.state.paths import ensure_private_dir, state_home
 from mcpkeeper.state.store import SharedStore, Store, StoreUnreachableError, StoreURLError, open_store
 from mcpkeeper.vmcp.service import VMCPService
-from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.grants import StoreGrantLoader
 from mcpkeeper.workloads.log_limits import RepeatLimitedStreamHandler
 from mcpkeeper.workloads.login_sessions import LoginSessions
@@ -217,6 +218,9 @@ async def _serve_locked(
             restore.cancel()
             await asyncio.wait({restore})
         await manager.shutdown()
+        # A refresh in flight finishes and saves (its callers are gone) before its client closes.
+        if await must_finish.wait(DEFAULT_TOKEN_TIMEOUT):
+            log.error("a token refresh did not finish before the daemon stopped")
         await http.aclose()
         for path in (socket_path(home), pid_path(home)):
             path.unlink(missing_ok=True)

@@ -64,6 +64,7 @@ from dataclasses import replace
 import httpx
 from redis.exceptions import RedisError
 
+from mcpkeeper.aio import must_finish
 from mcpkeeper.auth.credentials import GrantKind, StoredLogin, _rotated_elsewhere
 from mcpkeeper.auth.errors import (
     Failure,
@@ -109,7 +110,6 @@ class ClusterRefresher:
         self._timeout = timeout
         self._reuse_grace = reuse_grace
         self._grant_kind = grant
-        self._running: set[asyncio.Task[Token]] = set()
         self._local = asyncio.Lock()
         #: A refreshed login the store did not take (Redis down at the commit): fence, text, grant.
         self._unsaved: tuple[int, str, str, bool] | None = None
@@ -122,12 +122,9 @@ class ClusterRefresher:
 
     async def __call__(self, token: Token, progress: RequestProgress | None = None) -> Token:
         async with self._local:
-            critical = asyncio.ensure_future(self._refresh(token, progress))
-            self._running.add(critical)
-            critical.add_done_callback(self._running.discard)
-            # Shielded like PersistingRefresher: a stopped workload must not drop a token
-            # the server already rotated; the commit finishes on its own.
-            return await asyncio.shield(critical)
+            # Must finish, like PersistingRefresher: a stopped workload must not drop a
+            # token the server already rotated; the commit finishes on its own.
+            return await must_finish.run(self._refresh(token, progress))
 
     async def flush(self) -> None:
         """Commit the login held after a failed commit (the monitor retries this)."""

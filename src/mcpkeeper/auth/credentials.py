@@ -39,6 +39,7 @@ from typing import Any, Literal, cast, get_args
 
 import httpx
 
+from mcpkeeper.aio import must_finish
 from mcpkeeper.auth.errors import StorageError, TokenEndpointError, TokenNotSavedError, classify
 from mcpkeeper.auth.json_fields import optional_text, required_text, text_list
 from mcpkeeper.auth.probe import http_probe
@@ -257,7 +258,6 @@ class PersistingRefresher:
         self._timeout = timeout
         self._lock_timeout = lock_timeout
         self._local = asyncio.Lock()
-        self._running: set[asyncio.Task[Token]] = set()
         #: The newest login, held in memory because saving it failed (disk full): the store
         #: still has the one it replaced, whose refresh token the server has spent.
         self._unsaved: StoredLogin | None = None
@@ -269,15 +269,14 @@ class PersistingRefresher:
         async with self._local:
             lock = await self._lock()
             try:
-                critical = asyncio.ensure_future(self._refresh_locked(token, progress))
+                critical = must_finish.start(self._refresh_locked(token, progress))
             except BaseException:
                 lock.release()
                 raise
             critical.add_done_callback(lambda _: lock.release())
-            self._running.add(critical)
-            critical.add_done_callback(self._running.discard)
-            # Shielded: a cancelled caller leaves the exchange to finish and save its result;
-            # the file lock stays held until then, so the next caller reads that result.
+            # Must finish (mcpkeeper.aio): a cancelled caller leaves the exchange to finish and
+            # save its result; the file lock stays held until then, so the next caller reads
+            # that result, and a process on its way out waits for it.
             return await asyncio.shield(critical)
 
     async def flush(self) -> None:

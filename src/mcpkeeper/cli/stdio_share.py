@@ -182,7 +182,7 @@ async def _attach(plan: HostPlan, lock: StateLock, config: WorkloadConfig, attac
 
 async def _host(plan: HostPlan, config: WorkloadConfig, bridge: asyncio.Future[None]) -> None:
     """Run the workload on ``config.port`` until ``bridge`` (our own stdio) ends or the workload dies."""
-    from mcpkeeper.workloads.aio import first_done
+    from mcpkeeper.aio import first_done
 
     try:
         runtime = await _started(plan, config)

@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from mcpkeeper.aio import must_finish
+
 __all__ = ["run"]
 
 T = TypeVar("T")
@@ -24,7 +26,20 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+#: How long a process on its way out waits for must-finish work (a refresh being saved).
+EXIT_GRACE = 10.0
+
+
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(main)`` on the fastest loop available."""
+    """``asyncio.run(main)`` on the fastest loop available.
+
+    Before the loop closes (and cancels what is left), the must-finish work still in
+    flight (:data:`mcpkeeper.aio.must_finish`: a rotated token being saved) gets up to
+    :data:`EXIT_GRACE` seconds to end, however ``main`` ended.
+    """
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(main)
+        try:
+            return runner.run(main)
+        finally:
+            if must_finish.running:
+                runner.run(must_finish.wait(EXIT_GRACE))

@@ -27,6 +27,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 
+from mcpkeeper.aio import first_done
 from mcpkeeper.auth.clock import Clock
 from mcpkeeper.auth.config import RetryConfig
 from mcpkeeper.auth.monitor import MonitorSnapshot
@@ -38,7 +39,6 @@ from mcpkeeper.state.status_store import StatusRecord
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.store import FileStore, StatusRecords, Store, WorkloadConfigs
 from mcpkeeper.state.workload_store import CorruptStateError, WorkloadConfig, WorkloadListing
-from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.errors import InvalidWorkloadError, WorkloadExistsError, WorkloadNotFoundError
 from mcpkeeper.workloads.grants import GrantLoader, StoreGrantLoader

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from mcpkeeper.aio import first_done
 from mcpkeeper.auth.clock import Clock
 from mcpkeeper.auth.config import RetryConfig
 from mcpkeeper.auth.monitor import AuthState, MonitoredTokenSource, MonitorSnapshot
@@ -36,7 +37,6 @@ from mcpkeeper.state.status_store import StatusStore
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadStore
 from mcpkeeper.workloads import info
-from mcpkeeper.workloads.aio import first_done
 from mcpkeeper.workloads.client_auth import client_auth_required
 from mcpkeeper.workloads.grants import Grant, GrantLoader, StoreGrantLoader
 from mcpkeeper.workloads.logs import WorkloadLogRouter, workload_context, workload_log_file
