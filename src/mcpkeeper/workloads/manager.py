@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from mcpkeeper.aio import first_done
@@ -35,6 +34,7 @@ from mcpkeeper.auth.token import Token
 from mcpkeeper.net import PortInUseError, bind_loopback, free_port
 from mcpkeeper.state.history import Transition
 from mcpkeeper.state.names import validate_name
+from mcpkeeper.state.remote_url import InvalidRemoteUrlError
 from mcpkeeper.state.status_store import StatusRecord
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.store import FileStore, StatusRecords, Store, WorkloadConfigs
@@ -244,8 +244,10 @@ class WorkloadManager:
                     client_id=grant.client_id if grant is not None else None,
                     resource=grant.resource if grant is not None else None,
                 )
-            except ValidationError as exc:
-                raise InvalidWorkloadError(_validation_message(exc)) from None
+            except InvalidRemoteUrlError as exc:
+                raise InvalidWorkloadError(f"invalid remote_url: {exc}") from None
+            except ValueError as exc:  # WorkloadConfig's own checks (state/_schema.py)
+                raise InvalidWorkloadError(str(exc)) from None
             self.configs.put(config)
         log.info("created workload %s -> %s on port %s", name, remote_url, chosen)
         await self.start(name)
@@ -462,9 +464,3 @@ def _checked(name: str) -> str:
     except ValueError as exc:
         raise InvalidWorkloadError(str(exc)) from None
 
-
-def _validation_message(exc: ValidationError) -> str:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in first["loc"])
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return f"invalid {where}: {message}" if where else message
