@@ -55,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -65,10 +65,12 @@ import httpx
 import httpx2
 import psutil
 import uvicorn
+from _interleave import call_echo, interleaved_latencies
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcpkeeper.auth.token import Token
+from mcpkeeper.net.loop import run as run_loop
 from mcpkeeper.proxy import create_proxy_app
 from mcpkeeper.proxy._headers import RawHeaders
 from mcpkeeper.proxy._rewrite import Origin
@@ -325,30 +327,15 @@ def _client(url: str, verify: ssl.SSLContext | None = None) -> Client:
     return Client(streamable_http_client(url, http_client=http), mode="legacy", cache=None)
 
 
-async def _call(client: Client, label: str, text: str) -> None:
-    result = await client.call_tool("echo", {"text": text})
-    if result.is_error:
-        raise RuntimeError(f"echo failed on the {label} path: {result}")
-
-
 async def _warm_sessions(
     paths: dict[str, str], calls: int, warmup: int, verify: ssl.SSLContext | None = None
 ) -> dict[str, list[float]]:
     """Per path, the latency (ms) of ``calls`` calls in one long session, paths interleaved."""
-    latencies: dict[str, list[float]] = {label: [] for label in paths}
     async with contextlib.AsyncExitStack() as stack:
         clients = {
             label: await stack.enter_async_context(_client(url, verify)) for label, url in paths.items()
         }
-        for label, client in clients.items():
-            for _ in range(warmup):
-                await _call(client, label, "warm-up")
-        order = list(clients.items())
-        for i in range(calls):
-            for label, client in order if i % 2 else order[::-1]:
-                started = time.perf_counter()
-                await _call(client, label, f"call {i}")
-                latencies[label].append((time.perf_counter() - started) * 1000)
+        latencies = await interleaved_latencies(clients, calls, warmup)
     return latencies
 
 
@@ -362,7 +349,7 @@ async def _session_per_call(
         for label, url in order if i % 2 else order[::-1]:
             started = time.perf_counter()
             async with _client(url, verify) as client:
-                await _call(client, label, f"call {i}")
+                await call_echo(client, label, f"call {i}")
             latencies[label].append((time.perf_counter() - started) * 1000)
     return latencies
 
@@ -378,10 +365,10 @@ async def _throughput(paths: dict[str, str], clients: int, per_client: int, roun
 
             async def one(url: str = url, label: str = label, ready: Any = ready, done: Any = done) -> None:
                 async with _client(url) as client:
-                    await _call(client, label, "warm-up")
+                    await call_echo(client, label, "warm-up")
                     await ready.wait()
                     for i in range(per_client):
-                        await _call(client, label, f"call {i}")
+                        await call_echo(client, label, f"call {i}")
                     await done.wait()
 
             async with asyncio.TaskGroup() as tg:
@@ -608,16 +595,6 @@ def _report(args: argparse.Namespace, lan: dict[str, Any], wan: dict[str, Any] |
         row(f"{title}, p50 vs direct", ["", *[f"{_p(figures[s], 0.5) - base:+.1f}" for s in stacks]])
 
 
-def _run_on_fastest_loop(main: Coroutine[Any, Any, None]) -> None:
-    """uvloop when installed, as the daemon runs."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -638,14 +615,14 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.serve_upstream:
-        _run_on_fastest_loop(_serve_upstream(args.certfile, args.keyfile))
+        run_loop(_serve_upstream(args.certfile, args.keyfile))
         return 0
     if args.serve_proxy:
-        _run_on_fastest_loop(_serve_proxy(args.serve_proxy, args.stack))
+        run_loop(_serve_proxy(args.serve_proxy, args.stack))
         return 0
     if args.serve_delay:
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # connections cut at exit
-        _run_on_fastest_loop(_serve_delay(args.serve_delay, args.rtt))
+        run_loop(_serve_delay(args.serve_delay, args.rtt))
         return 0
     stacks = _stacks()
     lan = asyncio.run(_lan(args, stacks))

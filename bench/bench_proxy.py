@@ -23,10 +23,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import httpx2
@@ -36,6 +35,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcpkeeper.auth.token import Token
+from mcpkeeper.net.loop import run as run_loop
 from mcpkeeper.proxy import create_proxy_app
 
 _TOKEN_ENV = "MCPKEEPER_BENCH_TOKEN"  # the token goes to the proxy process by environment, not argv
@@ -290,16 +290,6 @@ def _report_cpu(per_call: dict[str, dict[str, float]]) -> None:
         print(f"{label:34}{cells}{sum(figures.values()):10.2f}")
 
 
-def _run_on_fastest_loop(main: Coroutine[Any, Any, None]) -> None:
-    """Run the proxy on uvloop when installed, as the daemon does, else on asyncio's loop."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -315,7 +305,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.serve_proxy:
-        _run_on_fastest_loop(_serve_proxy(args.serve_proxy))
+        run_loop(_serve_proxy(args.serve_proxy))
         return 0
     return asyncio.run(_bench(args))
 

@@ -41,7 +41,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -49,6 +48,7 @@ from typing import Any, TextIO
 
 import httpx2
 import psutil
+from _interleave import call_echo, interleaved_latencies
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -120,26 +120,6 @@ def _stdio_client(env: dict[str, str], errlog: Any, *args: str) -> Client:
     return Client(stdio_client(params, errlog=errlog), mode="legacy", cache=None)
 
 
-async def _measure(clients: dict[str, Client], calls: int) -> dict[str, list[float]]:
-    latencies: dict[str, list[float]] = {label: [] for label in clients}
-    for label, client in clients.items():
-        for _ in range(_WARMUP):
-            await _call(client, label, "warm-up")
-    order = list(clients.items())
-    for i in range(calls):
-        for label, client in order if i % 2 else order[::-1]:
-            started = time.perf_counter()
-            await _call(client, label, f"call {i}")
-            latencies[label].append((time.perf_counter() - started) * 1000)
-    return latencies
-
-
-async def _call(client: Client, label: str, text: str) -> None:
-    result = await client.call_tool("echo", {"text": text})
-    if result.is_error or result.structured_content != {"result": text}:
-        raise RuntimeError(f"echo failed on the {label} path: {result}")
-
-
 def _mcpkeeper_processes(home: str) -> list[psutil.Process]:
     """The daemon and the stdio children (what the paths cost beyond the client and upstream)."""
     from mcpkeeper.api.paths import pid_path
@@ -166,7 +146,7 @@ async def _cpu_per_call(
     for label, client in clients.items():
         before = total()
         for i in range(calls):
-            await _call(client, label, f"cpu {i}")
+            await call_echo(client, label, f"cpu {i}")
         cpu[label] = (total() - before) / calls * 1000
     return cpu
 
@@ -191,7 +171,7 @@ async def _run(calls: int) -> tuple[dict[str, list[float]], dict[str, float]]:
                 "connect": _stdio_client(env, errlog, "connect", "bench"),
             }
             clients = {label: await stack.enter_async_context(client) for label, client in paths.items()}
-            latencies = await _measure(clients, calls)
+            latencies = await interleaved_latencies(clients, calls, _WARMUP)
             cpu = await _cpu_per_call(clients, _mcpkeeper_processes(home), calls)
     return latencies, cpu
 
