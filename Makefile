@@ -60,8 +60,9 @@ test-min:
 	$(PYTHON) .ci/min_versions.py pyproject.toml > $(MIN_VENV)/constraints.txt
 	$(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(MIN_VENV)/bin/python -m pip install --quiet -c $(MIN_VENV)/constraints.txt -e '.[dev]'
-	$(MIN_VENV)/bin/python -m pip freeze | grep -i -E '^(anyio|httpx|httpx2|mcp|typer|pydantic|starlette|uvicorn)=='
-	$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
+	$(MIN_VENV)/bin/python -m pip freeze | grep -i -E '^(anyio|httpx|httpx2|mcp|msgspec|typer|pydantic|starlette|uvicorn)=='
+	# (the property tests with fewer examples here: this run checks the APIs, the main run the properties)
+	MCPKEEPER_PROPERTY_EXAMPLES=100 $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
 
 # What a user installs: the wheel, built and installed into a fresh venv, run from elsewhere.
 PKG_DIR := build/package-check
