@@ -94,8 +94,12 @@ class WorkloadConfig(msgspec.Struct, frozen=True, kw_only=True):
                 raise ValueError(f"port {port} is not between 1 and 65535")
 
     def replace(self, **changes: Any) -> WorkloadConfig:
-        """A copy with ``changes``, checked like a new config."""
-        return msgspec.structs.replace(self, **changes)
+        """A copy with ``changes``, checked like a new config.
+
+        Built anew rather than with ``msgspec.structs.replace``, which does not run
+        ``__post_init__`` in msgspec 0.19, our lower bound (``make test-min`` found it).
+        """
+        return WorkloadConfig(**{**msgspec.structs.asdict(self), **changes})
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (``created_at`` as ISO-8601 UTC)."""
