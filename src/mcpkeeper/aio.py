@@ -1,7 +1,8 @@
 """The two asyncio idioms mcpkeeper uses beyond ``asyncio.TaskGroup`` (see architecture.md §8).
 
 Tasks a component owns for its lifetime live in an ``asyncio.TaskGroup`` (the daemon's
-restore and store follower); what is left are two shapes a task group does not express:
+restore and store follower, through :func:`owned_tasks`); what is left are two shapes a
+task group does not express:
 
 * :func:`first_done`: run "until the first of these ends" (a stop request or a server
   that died), cancelling the rest;
@@ -17,10 +18,11 @@ restore and store follower); what is left are two shapes a task group does not e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-__all__ = ["MustFinish", "first_done", "must_finish"]
+__all__ = ["MustFinish", "first_done", "must_finish", "owned_tasks"]
 
 T = TypeVar("T")
 
@@ -39,6 +41,24 @@ async def first_done(*waits: Awaitable[Any]) -> list[asyncio.Future[Any] | None]
         for future in futures:
             future.cancel()
     return [future if future in done else None for future in futures]
+
+
+@asynccontextmanager
+async def owned_tasks() -> AsyncIterator[asyncio.TaskGroup]:
+    """An ``asyncio.TaskGroup`` whose body's own failure comes out as itself.
+
+    A task group reports what ended it as an ``ExceptionGroup``, even when that is one
+    exception of its body; the daemon's start-up errors (a port taken, a bad setting) must
+    reach the CLI as the plain exception it turns into one line. The owned tasks report
+    their own failures (they log and go on), so a lone exception is the body's.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            yield group
+    except BaseExceptionGroup as grouped:
+        if len(grouped.exceptions) == 1:
+            raise grouped.exceptions[0] from None
+        raise
 
 
 class MustFinish:

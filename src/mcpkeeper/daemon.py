@@ -36,7 +36,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from mcpkeeper.aio import first_done, must_finish
+from mcpkeeper.aio import first_done, must_finish, owned_tasks
 from mcpkeeper.api.app import create_api_app
 from mcpkeeper.api.client import EXIT_ALREADY_RUNNING
 from mcpkeeper.api.dashboard import DashboardSessions, dashboard_link_route, dashboard_routes
@@ -136,6 +136,19 @@ async def _serve_locked(
     gate: tuple[Authenticator, AllowList] | None,
     api_port: int | None,
 ) -> None:
+    async with owned_tasks() as owned:  # the daemon's own tasks: restore, store follower
+        await _serve_owning(owned, home, ready, store, gateway, gate, api_port)
+
+
+async def _serve_owning(
+    owned: asyncio.TaskGroup,
+    home: Path,
+    ready: Callable[[], None] | None,
+    store: Store,
+    gateway: GatewayOptions | None,
+    gate: tuple[Authenticator, AllowList] | None,
+    api_port: int | None,
+) -> None:
     tcp_sock = bind_loopback(api_port) if api_port is not None else None  # taken: fail before anything
     sock = _bind_control_socket(home)
     atomic_write_bytes(pid_path(home), f"{os.getpid()}\n".encode())
@@ -152,7 +165,7 @@ async def _serve_locked(
         listen=gateway is None,
         observer=metrics,
     )
-    following = _follow_store(store, manager)
+    following = _follow_store(store, manager, owned)
     listener = None
     if gateway is not None and gate is not None:
         routes = GatewayApp(*gate, app_for=manager.app_for, known=manager.configs.exists)
@@ -192,8 +205,7 @@ async def _serve_locked(
             await listener.start()
             scheme = "https" if gateway.tls_cert is not None else "http"
             log.info("gateway listening on %s://%s:%d/<workload>/…", scheme, gateway.host, gateway.port)
-        restore = asyncio.create_task(manager.restore(), name="restore-workloads")
-        restore.add_done_callback(_log_restore_failure)
+        restore = owned.create_task(_restore(manager), name="restore-workloads")
         if vmcp is not None:
             await vmcp.start()  # never raises: the daemon serves its workloads without it
         if ready is not None:
@@ -240,10 +252,10 @@ async def _until_stopped(stop: asyncio.Event, server: InLoopServer) -> None:
 class _Following:
     """Hands the shared store's changes (another replica's doing) to the manager, in order."""
 
-    def __init__(self, manager: WorkloadManager) -> None:
+    def __init__(self, manager: WorkloadManager, owned: asyncio.TaskGroup) -> None:
         self._manager = manager
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        self._task = asyncio.create_task(self._run(), name="follow-store")
+        self._task = owned.create_task(self._run(), name="follow-store")
 
     def changed(self, kind: str, name: str) -> None:
         self._queue.put_nowait((kind, name))
@@ -260,8 +272,8 @@ class _Following:
         self._task.cancel()
 
 
-def _follow_store(store: Store, manager: WorkloadManager) -> _Following:
-    following = _Following(manager)
+def _follow_store(store: Store, manager: WorkloadManager, owned: asyncio.TaskGroup) -> _Following:
+    following = _Following(manager, owned)
     if isinstance(store, SharedStore):
         store.redis.listeners.append(following.changed)
     return following
@@ -275,9 +287,12 @@ def _facts(manager: WorkloadManager) -> list[WorkloadFacts]:
     ]
 
 
-def _log_restore_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("restoring workloads failed: %s", task.exception())
+async def _restore(manager: WorkloadManager) -> None:
+    """Bring back the workloads meant to run; a failure is logged, the daemon serves on."""
+    try:
+        await manager.restore()
+    except Exception as exc:
+        log.error("restoring workloads failed: %s", exc)
 
 
 def _bind_control_socket(home: Path) -> socket.socket:

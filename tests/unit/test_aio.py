@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from mcpkeeper.aio import MustFinish, first_done, must_finish
+from mcpkeeper.aio import MustFinish, first_done, must_finish, owned_tasks
 from mcpkeeper.net.loop import run
 
 
@@ -63,3 +63,34 @@ async def test_first_done_cancels_the_rest() -> None:
     finished, cancelled = await first_done(stop.wait(), never.wait())
     assert finished is not None and finished.result() is True
     assert cancelled is None
+
+
+async def test_owned_tasks_give_the_body_s_failure_as_itself_and_end_the_tasks() -> None:
+    started = asyncio.Event()
+    ended: list[str] = []
+
+    async def follower() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.append("follower")
+
+    with pytest.raises(OSError, match="address already in use"):
+        async with owned_tasks() as owned:
+            owned.create_task(follower())
+            await started.wait()
+            raise OSError("address already in use")
+    assert ended == ["follower"]
+
+
+async def test_owned_tasks_wait_for_their_tasks_on_a_clean_exit() -> None:
+    done: list[int] = []
+
+    async def short() -> None:
+        await asyncio.sleep(0)
+        done.append(1)
+
+    async with owned_tasks() as owned:
+        owned.create_task(short())
+    assert done == [1]

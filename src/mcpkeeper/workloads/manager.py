@@ -463,4 +463,3 @@ def _checked(name: str) -> str:
         return validate_name(name)
     except ValueError as exc:
         raise InvalidWorkloadError(str(exc)) from None
-
