@@ -51,7 +51,6 @@ import json
 import logging
 import os
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,7 +64,7 @@ import httpx
 import httpx2
 import psutil
 import uvicorn
-from _interleave import call_echo, interleaved_latencies
+from _common import call_echo, interleaved_latencies, ready_child
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -302,26 +301,6 @@ async def _serve_proxy(upstream_url: str, stack: str) -> None:
 # --- measuring ----------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _process(args: list[str]) -> AsyncIterator[dict[str, Any]]:
-    """Start a child that prints one JSON line when ready; stop it on exit."""
-    proc = await asyncio.create_subprocess_exec(*args, stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), _START_TIMEOUT)
-        if not line:
-            raise RuntimeError(f"{args} exited before it was ready")
-        yield json.loads(line)
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
 def _client(url: str, verify: ssl.SSLContext | None = None) -> Client:
     http = httpx2.AsyncClient(timeout=httpx2.Timeout(30.0, read=300.0), verify=verify or True)
     return Client(streamable_http_client(url, http_client=http), mode="legacy", cache=None)
@@ -407,14 +386,14 @@ async def _proxies(upstream_url: str, stacks: list[str]) -> AsyncIterator[dict[s
         started = {}
         for name in stacks:
             started[name] = await stack.enter_async_context(
-                _process([sys.executable, here, "--serve-proxy", upstream_url, "--stack", name])
+                ready_child([sys.executable, here, "--serve-proxy", upstream_url, "--stack", name])
             )
         yield started
 
 
 async def _lan(args: argparse.Namespace, stacks: list[str]) -> dict[str, Any]:
     here = os.path.abspath(__file__)
-    async with _process([sys.executable, here, "--serve-upstream"]) as upstream:
+    async with ready_child([sys.executable, here, "--serve-upstream"]) as upstream:
         direct = f"http://127.0.0.1:{upstream['port']}/mcp"
         async with _proxies(direct, stacks) as proxies:
             paths = {"direct": direct} | {
@@ -440,8 +419,8 @@ async def _wan(args: argparse.Namespace, stacks: list[str]) -> dict[str, Any]:
         trust = ssl.create_default_context(cafile=str(cert))
         upstream_args = ["--serve-upstream", "--certfile", str(cert), "--keyfile", str(key)]
         async with (
-            _process([sys.executable, here, *upstream_args]) as upstream,
-            _process(
+            ready_child([sys.executable, here, *upstream_args]) as upstream,
+            ready_child(
                 [sys.executable, here, "--serve-delay", str(upstream["port"]), "--rtt", str(args.rtt)]
             ) as relay,
         ):

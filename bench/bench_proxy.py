@@ -20,17 +20,15 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 import httpx2
 import psutil
 import uvicorn
+from _common import ready_child
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -39,7 +37,6 @@ from mcpkeeper.net.loop import run as run_loop
 from mcpkeeper.proxy import create_proxy_app
 
 _TOKEN_ENV = "MCPKEEPER_BENCH_TOKEN"  # the token goes to the proxy process by environment, not argv
-_START_TIMEOUT = 20.0
 _WARMUP = 30
 
 
@@ -81,28 +78,6 @@ class _Latency:
     p50: float
     p99: float
     mean: float
-
-
-@asynccontextmanager
-async def _process(args: list[str], env: dict[str, str] | None = None) -> AsyncIterator[dict[str, str]]:
-    """Start a child that prints one JSON line when ready; stop it on exit."""
-    proc = await asyncio.create_subprocess_exec(
-        *args, stdout=subprocess.PIPE, env={**os.environ, **(env or {})}
-    )
-    assert proc.stdout is not None
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), _START_TIMEOUT)
-        if not line:
-            raise RuntimeError(f"{args} exited before it was ready")
-        yield json.loads(line)
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
 
 
 def _client(url: str, headers: dict[str, str]) -> Client:
@@ -189,12 +164,12 @@ def _latency(latencies: list[float]) -> _Latency:
 
 async def _bench(args: argparse.Namespace) -> int:
     here = os.path.abspath(__file__)
-    async with _process([sys.executable, "-m", "mcpkeeper.testing", "serve", "--json"]) as fixture:
+    async with ready_child([sys.executable, "-m", "mcpkeeper.testing", "serve", "--json"]) as fixture:
         async with httpx.AsyncClient() as http:
             minted = (await http.post(fixture["control_url"] + "/mint", json={"client_id": "bench"})).json()
         token = minted["access_token"]
         direct_url = fixture["mcp_url"]
-        async with _process(
+        async with ready_child(
             [sys.executable, here, "--serve-proxy", direct_url], env={_TOKEN_ENV: token}
         ) as proxy:
             paths = {

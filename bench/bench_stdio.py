@@ -48,36 +48,21 @@ from typing import Any, TextIO
 
 import httpx2
 import psutil
-from _interleave import call_echo, interleaved_latencies
+from _common import call_echo, interleaved_latencies, ready_child
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 _HERE = Path(__file__).resolve().parent
 _CLI = [sys.executable, "-m", "mcpkeeper"]
-_START_TIMEOUT = 30.0
 _WARMUP = 30
 
 
 @asynccontextmanager
 async def _upstream() -> AsyncIterator[str]:
     script = str(_HERE / "bench_http_stacks.py")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, script, "--serve-upstream", stdout=subprocess.PIPE
-    )
-    assert proc.stdout is not None
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), _START_TIMEOUT)
-        if not line:
-            raise RuntimeError("the upstream exited before it was ready")
-        yield f"http://127.0.0.1:{json.loads(line)['port']}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+    async with ready_child([sys.executable, script, "--serve-upstream"]) as ready:
+        yield f"http://127.0.0.1:{ready['port']}/mcp"
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -121,7 +121,8 @@ async def serve(
     try:
         await store.start()
         try:
-            await _serve_locked(home, ready, store, gateway, gate, api_port)
+            async with owned_tasks() as owned:  # the daemon's own tasks: restore, store follower
+                await _serve_locked(owned, home, ready, store, gateway, gate, api_port)
         finally:
             await store.aclose()
     finally:
@@ -129,18 +130,6 @@ async def serve(
 
 
 async def _serve_locked(
-    home: Path,
-    ready: Callable[[], None] | None,
-    store: Store,
-    gateway: GatewayOptions | None,
-    gate: tuple[Authenticator, AllowList] | None,
-    api_port: int | None,
-) -> None:
-    async with owned_tasks() as owned:  # the daemon's own tasks: restore, store follower
-        await _serve_owning(owned, home, ready, store, gateway, gate, api_port)
-
-
-async def _serve_owning(
     owned: asyncio.TaskGroup,
     home: Path,
     ready: Callable[[], None] | None,
