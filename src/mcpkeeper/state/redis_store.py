@@ -60,7 +60,7 @@ from mcpkeeper.state._schema import SchemaError, decode, encode
 from mcpkeeper.state.history import DEFAULT_HISTORY_LIMIT, Transition
 from mcpkeeper.state.names import validate_name
 from mcpkeeper.state.sealing import KeyRing, SealedValueError
-from mcpkeeper.state.status_store import StatusRecord, StoreStatusSink
+from mcpkeeper.state.status_store import StatusRecord, StoreStatusSink, status_change
 from mcpkeeper.state.statuses import WorkloadStatus
 from mcpkeeper.state.store import StoreUnreachableError
 from mcpkeeper.state.workload_store import WorkloadConfig, WorkloadListing
@@ -580,17 +580,8 @@ class RedisStatusStore:
         self, name: str, status: WorkloadStatus | str, context: str = "", *, pid: int | None = None
     ) -> StatusRecord:
         store = self._store
-        new_status = WorkloadStatus(status)
         previous = store.statuses.get(validate_name(name))
-        now = store.now()
-        record = StatusRecord(
-            name=name,
-            status=new_status,
-            status_context=context,
-            created_at=previous.created_at if previous else now,
-            updated_at=now,
-            pid=pid,
-        )
+        record, transition = status_change(previous, name, status, context, pid=pid, now=store.now())
         store.statuses[name] = record
         text = encode(record).decode()
 
@@ -599,19 +590,12 @@ class RedisStatusStore:
             await store.publish("status", name)
 
         store.enqueue("status", name, write_status)
-        if previous is None or (previous.status, previous.status_context) != (new_status, context):
-            self._append(name, record, previous)
+        if transition is not None:
+            self._append(name, transition)
         return record
 
-    def _append(self, name: str, record: StatusRecord, previous: StatusRecord | None) -> None:
+    def _append(self, name: str, transition: Transition) -> None:
         store = self._store
-        transition = Transition(
-            status=record.status,
-            status_context=record.status_context,
-            previous_status=previous.status if previous else None,
-            at=record.updated_at,
-            pid=record.pid,
-        )
         store.histories.setdefault(name, deque(maxlen=store.history_limit)).append(transition)
         store._history_out.setdefault(name, []).append(transition)
 

@@ -72,6 +72,42 @@ class StatusRecord(_StatusFile, frozen=True, kw_only=True):
         return data
 
 
+def status_change(
+    previous: StatusRecord | None,
+    name: str,
+    status: WorkloadStatus | str,
+    context: str,
+    *,
+    pid: int | None,
+    now: datetime,
+) -> tuple[StatusRecord, Transition | None]:
+    """The record after setting ``status``, and the transition to append (None if none).
+
+    The one rule of both stores: ``created_at`` survives every update, ``updated_at`` is
+    now; a transition is recorded only when the status or the context changes, so
+    repeating a status (a heartbeat, a pid change) never floods the history.
+    """
+    new_status = WorkloadStatus(status)
+    record = StatusRecord(
+        name=name,
+        status=new_status,
+        status_context=context,
+        created_at=previous.created_at if previous else now,
+        updated_at=now,
+        pid=pid,
+    )
+    if previous is not None and (previous.status, previous.status_context) == (new_status, context):
+        return record, None
+    transition = Transition(
+        status=new_status,
+        status_context=context,
+        previous_status=previous.status if previous else None,
+        at=now,
+        pid=pid,
+    )
+    return record, transition
+
+
 class _StatusWriter(Protocol):
     def set(
         self, name: str, status: WorkloadStatus | str, context: str = "", *, pid: int | None = None
@@ -184,20 +220,10 @@ class StatusStore:
         Raises ValueError for an invalid name or status value.
         """
         path = self.path(name)
-        new_status = WorkloadStatus(status)
-        previous = self.get(name)
-        now = self._now()
-        record = StatusRecord(
-            name=name,
-            status=new_status,
-            status_context=context,
-            created_at=previous.created_at if previous else now,
-            updated_at=now,
-            pid=pid,
-        )
+        record, transition = status_change(self.get(name), name, status, context, pid=pid, now=self._now())
         self._write(path, record)
-        if previous is None or (previous.status, previous.status_context) != (new_status, context):
-            self._append_transition(record, previous)
+        if transition is not None:
+            self._history.append(name, transition)
         return record
 
     def list(self) -> list[StatusRecord]:
@@ -227,29 +253,15 @@ class StatusStore:
         ensure_private_dir(self.directory)
         write_model_file(path, record)
 
-    def _append_transition(self, record: StatusRecord, previous: StatusRecord | None) -> None:
-        transition = Transition(
-            status=record.status,
-            status_context=record.status_context,
-            previous_status=previous.status if previous else None,
-            at=record.updated_at,
-            pid=record.pid,
-        )
-        self._history.append(record.name, transition)
-
     def _report_corrupt(self, corrupt: CorruptFile) -> StatusRecord:
         """Turn an unreadable status file into an ``unknown`` record, persisted when safe."""
-        now = self._now()
-        record = StatusRecord(
-            name=corrupt.name,
-            status=WorkloadStatus.UNKNOWN,
-            status_context=f"status file {corrupt.describe()}",
-            created_at=now,
-            updated_at=now,
+        context = f"status file {corrupt.describe()}"
+        record, transition = status_change(
+            None, corrupt.name, WorkloadStatus.UNKNOWN, context, pid=None, now=self._now()
         )
-        _log.warning("workload %s: %s", corrupt.name, record.status_context)
-        if corrupt.moved_to is not None and _publish_if_absent(corrupt.path, record):
-            self._append_transition(record, None)
+        _log.warning("workload %s: %s", corrupt.name, context)
+        if corrupt.moved_to is not None and _publish_if_absent(corrupt.path, record) and transition:
+            self._history.append(corrupt.name, transition)
         return record
 
 
